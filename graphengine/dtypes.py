@@ -1,0 +1,103 @@
+"""DType objects (TF1 names) and the conversions between them, NumPy and Python values."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class DType:
+    """A tensor element type. Compare with ``==``; ``.as_numpy_dtype`` gives the NumPy type."""
+
+    __slots__ = ("name", "np")
+
+    def __init__(self, name: str, np_dtype: type) -> None:
+        self.name = name
+        self.np = np.dtype(np_dtype)
+
+    @property
+    def as_numpy_dtype(self) -> type:
+        return self.np.type
+
+    @property
+    def is_floating(self) -> bool:
+        return self.np.kind == "f"
+
+    @property
+    def is_integer(self) -> bool:
+        return self.np.kind in "iu"
+
+    @property
+    def is_bool(self) -> bool:
+        return self.np.kind == "b"
+
+    @property
+    def base_dtype(self) -> DType:
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        try:
+            return self is as_dtype(other)
+        except TypeError:
+            return False
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"ge.{self.name}"
+
+    def __reduce__(self):
+        return (as_dtype, (self.name,))
+
+
+float16 = DType("float16", np.float16)
+float32 = DType("float32", np.float32)
+float64 = DType("float64", np.float64)
+int8 = DType("int8", np.int8)
+int16 = DType("int16", np.int16)
+int32 = DType("int32", np.int32)
+int64 = DType("int64", np.int64)
+uint8 = DType("uint8", np.uint8)
+bool_ = DType("bool", np.bool_)
+
+ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+_BY_NP = {d.np: d for d in ALL}
+# TF1 spellings people type as strings ("float" is TF1's float32).
+_ALIASES = {"float": float32, "double": float64, "half": float16, "int": int32, "long": int64}
+
+
+def as_dtype(value: object) -> DType:
+    """Convert a DType, NumPy dtype/type, Python type or TF1 name ("float", "int64") to a DType."""
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, str):
+        for d in ALL:
+            if d.name == value:
+                return d
+        if value in _ALIASES:
+            return _ALIASES[value]
+        raise TypeError(f"unknown dtype name {value!r}; use one of {[d.name for d in ALL]}")
+    if value is float:
+        return float32
+    if value is int:
+        return int32
+    if value is bool:
+        return bool_
+    try:
+        npd = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"cannot interpret {value!r} as a dtype") from None
+    if npd in _BY_NP:
+        return _BY_NP[npd]
+    raise TypeError(f"dtype {npd} is not supported by graphengine")
+
+
+def default_dtype_for(value: object) -> DType:
+    """The dtype TF1 gives a Python or NumPy value when it becomes a constant."""
+    if isinstance(value, np.ndarray | np.generic):
+        return as_dtype(value.dtype)
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f":
+        return float32
+    if arr.dtype.kind in "iu":
+        return int32
+    return as_dtype(arr.dtype)

@@ -1,0 +1,158 @@
+"""Reductions (sum/mean/max/min/argmax) and the broadcast-reversal ops autodiff needs."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..errors import DTypeError, ShapeError
+from ..graph import Tensor
+from .registry import apply1, defop, norm_axes, reduced_shape
+from .source import as_tensor
+
+
+def _reduce_infer(s, d, a):
+    if d[0].is_bool:
+        raise DTypeError("cannot reduce a bool tensor; use ge.cast first")
+    return [(reduced_shape(s[0], a["axis"], a["keepdims"]), d[0])]
+
+
+def _np_axis(a: dict, x: np.ndarray) -> tuple:
+    return tuple(range(x.ndim)) if a["axis"] is None else a["axis"]
+
+
+def _expand(dy: Tensor, x: Tensor, op: Any, mean: bool = False) -> Tensor:
+    return apply1("expand_like", [dy, x], {"axis": op.attrs["axis"],
+                                           "keepdims": op.attrs["keepdims"], "mean": mean})
+
+
+def _g_max(op, g):
+    x, y = op.inputs[0], op.outputs[0]
+    from .elementwise import cast, divide, equal, multiply
+    mask = cast(equal(x, _expand(y, x, op)), x.dtype)
+    count = apply1("reduce_sum", [mask], dict(op.attrs))
+    return [multiply(mask, _expand(divide(g[0], count), x, op))]
+
+
+defop("reduce_sum", "reduce", _reduce_infer,
+      ref=lambda a, x: np.sum(x, axis=_np_axis(a, x), keepdims=a["keepdims"]),
+      vjp=lambda op, g: [_expand(g[0], op.inputs[0], op)])
+defop("reduce_mean", "reduce", _reduce_infer,
+      ref=lambda a, x: np.mean(x, axis=_np_axis(a, x), keepdims=a["keepdims"]),
+      vjp=lambda op, g: [_expand(g[0], op.inputs[0], op, mean=True)])
+defop("reduce_max", "reduce", _reduce_infer,
+      ref=lambda a, x: np.max(x, axis=_np_axis(a, x), keepdims=a["keepdims"]), vjp=_g_max)
+defop("reduce_min", "reduce", _reduce_infer,
+      ref=lambda a, x: np.min(x, axis=_np_axis(a, x), keepdims=a["keepdims"]), vjp=_g_max)
+
+
+def _expand_infer(s, d, a):
+    want = reduced_shape(s[1], a["axis"], a["keepdims"])
+    if want is not None and s[0] is not None and len(want) != len(s[0]):
+        raise ShapeError(f"expand_like: gradient of rank {len(s[0])} for a reduction of rank {len(want)}")
+    return [(s[1], d[0])]
+
+
+def _expand_ref(a, dy, x):
+    axes = _np_axis(a, x)
+    keep = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    out = np.broadcast_to(np.reshape(dy, keep), x.shape)
+    if a["mean"]:
+        out = out / max(1, int(np.prod([x.shape[i] for i in axes])))
+    return np.array(out, dtype=dy.dtype)
+
+
+defop("expand_like", "reduce", _expand_infer, ref=_expand_ref,
+      vjp=lambda op, g: [apply1("reduce_mean" if op.attrs["mean"] else "reduce_sum", [g[0]],
+                                {"axis": op.attrs["axis"], "keepdims": op.attrs["keepdims"]}), None],
+      doc="Broadcast a reduction's gradient back to the reduced input's shape (/count if mean).")
+
+
+def _reduce(kind: str, x: Any, axis: Any, keepdims: bool, name: str | None) -> Tensor:
+    x = as_tensor(x)
+    axes = norm_axes(axis, x.ndim) if axis is not None else None
+    return apply1(kind, [x], {"axis": axes, "keepdims": bool(keepdims)}, name)
+
+
+def reduce_sum(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Sum over ``axis`` (int, list, or None for all).
+
+    >>> import graphengine as ge
+    >>> ge.reduce_sum(ge.ones((2, 3)), axis=1).shape
+    (2,)
+    """
+    return _reduce("reduce_sum", x, axis, keepdims, name)
+
+
+def reduce_mean(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Mean over ``axis`` (int, list, or None for all)."""
+    return _reduce("reduce_mean", x, axis, keepdims, name)
+
+
+def reduce_max(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Max over ``axis``; the gradient is shared equally among ties."""
+    return _reduce("reduce_max", x, axis, keepdims, name)
+
+
+def reduce_min(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Min over ``axis``; the gradient is shared equally among ties."""
+    return _reduce("reduce_min", x, axis, keepdims, name)
+
+
+def _arg_infer(s, d, a):
+    if s[0] is None:
+        return [(None, a["output_type"])]
+    return [(reduced_shape(s[0], (a["axis"],), False), a["output_type"])]
+
+
+defop("argmax", "reduce", _arg_infer, ref=lambda a, x: np.argmax(x, axis=a["axis"]),
+      differentiable=False)
+defop("argmin", "reduce", _arg_infer, ref=lambda a, x: np.argmin(x, axis=a["axis"]),
+      differentiable=False)
+
+
+def _arg(kind: str, x: Any, axis: Any, output_type: Any, name: str | None) -> Tensor:
+    x = as_tensor(x)
+    axis = 0 if axis is None else int(axis)
+    if x.ndim is not None:
+        axis = norm_axes(axis, x.ndim)[0]
+    dt = _dt.as_dtype(output_type)
+    if not dt.is_integer:
+        raise DTypeError(f"{kind}: output_type must be an integer dtype, got {dt.name}")
+    return apply1(kind, [x], {"axis": axis, "output_type": dt}, name)
+
+
+def argmax(x: Any, axis: Any = None, output_type: Any = _dt.int64, name: str | None = None) -> Tensor:
+    """Index of the largest value along ``axis`` (TF1 default axis 0, int64 result)."""
+    return _arg("argmax", x, axis, output_type, name)
+
+
+def argmin(x: Any, axis: Any = None, output_type: Any = _dt.int64, name: str | None = None) -> Tensor:
+    """Index of the smallest value along ``axis``."""
+    return _arg("argmin", x, axis, output_type, name)
+
+
+def sum_to_shape(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Reverse NumPy broadcasting: sum ``g`` down to ``shape``."""
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
+                                      if n == 1 and g.shape[i + lead] != 1)
+    return np.sum(g, axis=axes, keepdims=True).reshape(shape)
+
+
+defop("sum_to_like", "reduce", lambda s, d, a: [(s[1], d[0])],
+      ref=lambda a, g, x: sum_to_shape(g, x.shape),
+      vjp=lambda op, g: [broadcast_like(g[0], op.inputs[0]), None],
+      doc="Sum the first input down to the second's run-time shape (gradient of broadcasting).")
+
+
+def sum_to_like(g: Tensor, x: Tensor) -> Tensor:
+    return apply1("sum_to_like", [g, x], {}, None)
+
+
+def broadcast_like(a: Tensor, b: Tensor) -> Tensor:
+    from .shape import broadcast_like as _bl
+    return _bl(a, b)

@@ -1,0 +1,1 @@
+"""Runtime: Session, state, executors and backends."""

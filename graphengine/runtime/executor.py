@@ -1,0 +1,115 @@
+"""The per-op executor: runs a Program op by op, each op one kernel call."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import GraphEngineError, NumericsError, ShapeError
+from ..graph import Operation, Tensor, shape_str
+from ..ops.registry import OPS
+from ..ops.source import sample
+from .state import State
+
+
+def run_source(op: Operation, ins: list, state: State) -> tuple:
+    """Ops the runtime executes itself, the same on every backend (host side)."""
+    t = op.type
+    if t == "const":
+        return (op.attrs["value"],)
+    if t == "variable":
+        return (state.read(op),)
+    if t == "random":
+        return (sample(op.attrs, state.rng(op), op.attrs["shape"]),)
+    if t == "random_uniform_like":
+        return (state.rng(op).random(ins[0].shape).astype(op.attrs["dtype"].np),)
+    if t == "group":
+        return ()
+    raise GraphEngineError(f"{op.describe()} has no value: it was not fed")
+
+
+def summarize(a: np.ndarray) -> str:
+    a = np.asarray(a)
+    if a.dtype.kind != "f" or a.size == 0:
+        return f"shape={a.shape} dtype={a.dtype}"
+    fin = np.isfinite(a)
+    lo = float(a[fin].min()) if fin.any() else float("nan")
+    hi = float(a[fin].max()) if fin.any() else float("nan")
+    return (f"shape={a.shape} dtype={a.dtype} min={lo:.4g} max={hi:.4g} "
+            f"non-finite={int(a.size - fin.sum())}")
+
+
+def check_numerics(op: Operation, ins: list, outs: tuple) -> None:
+    for i, o in enumerate(outs):
+        if isinstance(o, np.ndarray) and o.dtype.kind == "f" and not np.isfinite(o).all():
+            inputs = "\n".join(f"  input {j} {t.name}: {summarize(v)}"
+                               for j, (t, v) in enumerate(zip(op.inputs, ins)))
+            raise NumericsError(f"{op.describe()} produced NaN/Inf in output {i} "
+                                f"({summarize(o)})\n{inputs}")
+
+
+def rethrow(op: Operation, e: Exception) -> None:
+    if isinstance(e, GraphEngineError) and op.name in str(e):
+        raise e
+    msg = f"{op.describe()}: {type(e).__name__}: {e}"
+    if isinstance(e, GraphEngineError):
+        raise type(e)(msg) from e
+    raise GraphEngineError(msg) from e
+
+
+class OpExecutor:
+    """Interprets a Program with one kernel per op (``jit="op"``)."""
+
+    def __init__(self, program, get_kernel: Callable[[str], Callable], debug_numerics: bool = False,
+                 check_shapes: bool = True) -> None:
+        self.program = program
+        self.debug_numerics = debug_numerics
+        self.check_shapes = check_shapes
+        self.steps: list[tuple[Operation, Callable | None]] = []
+        for op in program.ops:
+            kern = None
+            if op.type not in ("const", "variable", "random", "random_uniform_like", "group",
+                               "placeholder"):
+                kern = get_kernel(op.type)
+            self.steps.append((op, kern))
+
+    def run(self, feeds: dict[Tensor, np.ndarray], state: State) -> dict[Tensor, Any]:
+        vals: dict[Tensor, Any] = dict(feeds)
+        for op, kern in self.steps:
+            if op.outputs and all(t in vals for t in op.outputs):
+                continue  # fed
+            ins = [vals[t] for t in op.inputs]
+            try:
+                if kern is None:
+                    outs = run_source(op, ins, state)
+                else:
+                    if self.check_shapes:
+                        self._check(op, ins)
+                    outs = kern(op.attrs, *ins)
+                    if not isinstance(outs, tuple):
+                        outs = (outs,)
+                if self.debug_numerics:
+                    check_numerics(op, ins, outs)
+            except Exception as e:  # noqa: BLE001 - re-raised with the op's name and line
+                rethrow(op, e)
+            if OPS[op.type].kind == "update":
+                targets = op.attrs["targets"]
+                for var, new in zip(targets, outs):
+                    state.write(var, new)
+                outs = tuple(state.vars[v] for v in targets[:len(op.outputs)])
+            for t, v in zip(op.outputs, outs):
+                vals[t] = v
+        return vals
+
+    @staticmethod
+    def _check(op: Operation, ins: list) -> None:
+        od = OPS[op.type]
+        if not op.inputs:
+            return
+        try:
+            specs = od.infer([tuple(np.shape(v)) for v in ins], [t.dtype for t in op.inputs], op.attrs)
+        except ShapeError as e:
+            shapes = ", ".join(f"{t.name} {shape_str(np.shape(v))}" for t, v in zip(op.inputs, ins))
+            raise ShapeError(f"{op.describe()}: {e} [run-time inputs: {shapes}]") from None
+        del specs

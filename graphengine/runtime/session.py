@@ -1,0 +1,240 @@
+"""Session: validates feeds, caches compiled plans, runs them, returns fetches as NumPy."""
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..compiler import compile_program
+from ..errors import DTypeError, FeedError, ShapeError
+from ..graph import Graph, Operation, Tensor, get_default_graph, shape_str
+from .backends import make_backend
+from .nest import flatten, pack
+from .state import State
+
+
+class _Default(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[Session] = []
+
+
+_default = _Default()
+_interactive: list[Session] = []
+
+
+def get_default_session() -> Session:
+    if _default.stack:
+        return _default.stack[-1]
+    if _interactive:
+        return _interactive[-1]
+    raise ValueError("no default session: use `with ge.Session() as sess:` or pass session=")
+
+
+def _is_leaf(x: Any) -> bool:
+    return isinstance(x, Tensor | Operation | str) or hasattr(x, "_as_graph_tensor")
+
+
+class Session:
+    """Runs graph fragments (TF1 ``Session``), holding variable values for this session.
+
+    Args:
+        graph: the graph to run (default: the default graph).
+        config: optional dict with any of ``device``, ``jit``, ``debug_numerics``.
+        device: ``"cpu"`` (default), ``"gpu"``/``"cuda"``/``"cuda:0"``, or ``"reference"``
+            (the NumPy executor every backend is tested against).
+        jit: CPU only: ``"step"`` (default) compiles the whole step into one native function;
+            ``"op"`` runs one compiled kernel per op.
+        debug_numerics: check every op's output and stop at the first NaN/Inf, naming the op.
+
+    ``run`` is thread-safe: calls on one session are serialized by a lock.
+
+    >>> import graphengine as ge
+    >>> a = ge.constant(2.0)
+    >>> with ge.Session() as sess:
+    ...     float(sess.run(a * 3))
+    6.0
+    """
+
+    def __init__(self, target: str = "", graph: Graph | None = None, config: Any = None, *,
+                 device: str = "cpu", jit: str | None = None, debug_numerics: bool = False) -> None:
+        cfg = config if isinstance(config, dict) else {}
+        self.device = cfg.get("device", device)
+        self.jit = cfg.get("jit", jit)
+        self.debug_numerics = bool(cfg.get("debug_numerics", debug_numerics))
+        self.graph = graph or get_default_graph()
+        self.backend = make_backend(self.device, self.jit)
+        self.state = State()
+        self._plans: dict[tuple, Any] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+        self._ctx: list = []
+
+    # context management -------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        cm = self.graph.as_default()
+        cm.__enter__()
+        self._ctx.append(cm)
+        _default.stack.append(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _default.stack.remove(self)
+        self._ctx.pop().__exit__(*exc)
+        self.close()
+
+    @contextlib.contextmanager
+    def as_default(self) -> Iterator[Session]:
+        _default.stack.append(self)
+        try:
+            yield self
+        finally:
+            _default.stack.remove(self)
+
+    def close(self) -> None:
+        self._closed = True
+
+    # running --------------------------------------------------------------------------------
+    def run(self, fetches: Any, feed_dict: dict | None = None, options: Any = None,
+            run_metadata: Any = None) -> Any:
+        """Compute ``fetches`` (a tensor, op, variable, name, or nested list/tuple/dict of them).
+
+        Returns the same structure with NumPy arrays for tensors and None for ops.
+        """
+        if self._closed:
+            raise RuntimeError("this Session is closed")
+        leaves = flatten(fetches, _is_leaf)
+        resolved = [self._resolve(x) for x in leaves]
+        feeds = self._feeds(feed_dict or {})
+        key = (tuple(map(id, resolved)),
+               tuple(sorted((id(t), v.dtype.str, v.ndim) for t, v in feeds.items())))
+        with self._lock:
+            exe = self._plans.get(key)
+            if exe is None:
+                tensors = [r for r in resolved if isinstance(r, Tensor)]
+                ops = [r for r in resolved if isinstance(r, Operation)]
+                program = compile_program(tensors, ops, list(feeds))
+                exe = self._plans[key] = self.backend.compile(program, self.debug_numerics)
+            vals = self._execute(exe, feeds)
+            out = []
+            for r in resolved:
+                if isinstance(r, Operation):
+                    out.append(None)
+                else:
+                    v = vals[exe.program.resolve(r)]
+                    out.append(_host_copy(v))
+        return pack(fetches, out, _is_leaf)
+
+    def _execute(self, exe: Any, feeds: dict) -> dict:
+        if not self.debug_numerics:
+            return exe.run(feeds, self.state)
+        saved = {op: v.copy() for op, v in self.state.vars.items()}
+        try:
+            return exe.run(feeds, self.state)
+        except Exception:
+            for op, v in saved.items():  # a failed debug step leaves the variables untouched
+                self.state.vars[op][...] = v
+            raise
+
+    def _resolve(self, x: Any) -> Tensor | Operation:
+        if hasattr(x, "_as_graph_tensor"):
+            x = x._as_graph_tensor()
+        if isinstance(x, str):
+            try:
+                x = self.graph.get_tensor_by_name(x) if ":" in x else self.graph.get_operation_by_name(x)
+            except KeyError as e:
+                raise KeyError(f"fetch {x!r}: {e.args[0]}") from None
+        if isinstance(x, Tensor | Operation):
+            if x.graph is not self.graph:
+                raise ValueError(f"fetch {x.name} belongs to another graph than this session's")
+            return x
+        raise TypeError(f"cannot fetch {x!r} (type {type(x).__name__}); fetch tensors, ops, "
+                        "variables, or nested lists/tuples/dicts of them")
+
+    def _feeds(self, feed_dict: dict) -> dict[Tensor, np.ndarray]:
+        out: dict[Tensor, np.ndarray] = {}
+        for k, v in feed_dict.items():
+            t = k
+            if isinstance(k, str):
+                try:
+                    t = self.graph.get_tensor_by_name(k if ":" in k else k + ":0")
+                except (KeyError, IndexError):
+                    raise FeedError(f"feed_dict key {k!r} names no tensor of this graph") from None
+            if hasattr(t, "_as_graph_tensor"):
+                raise FeedError(f"cannot feed variable {t.name}; use var.load(value, session) "
+                                "to set its value")
+            if not isinstance(t, Tensor):
+                raise FeedError(f"feed_dict key {k!r} (type {type(k).__name__}) is not a tensor")
+            if t.graph is not self.graph:
+                raise FeedError(f"feed_dict key {t.name} belongs to another graph")
+            out[t] = convert_feed(t, v)
+        return out
+
+    # variables --------------------------------------------------------------------------------
+    def get_value(self, var: Any) -> np.ndarray:
+        """A copy of ``var``'s current value in this session."""
+        with self._lock:
+            return self.state.read(var.op).copy()
+
+    def set_value(self, var: Any, value: Any) -> None:
+        """Set ``var``'s value (shape and dtype checked) without building graph ops."""
+        arr = convert_feed(var.op.outputs[0], value, what="variable")
+        with self._lock:
+            self.state.write(var.op, arr)
+
+    def save(self, path: str, var_list: Any = None) -> str:
+        from ..checkpoint import save_state
+        return save_state(self, path, var_list)
+
+    def restore(self, path: str, var_list: Any = None) -> None:
+        from ..checkpoint import restore_state
+        restore_state(self, path, var_list)
+
+
+class InteractiveSession(Session):
+    """A Session that installs itself as the default on creation (TF1 ``InteractiveSession``)."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        _interactive.append(self)
+
+    def close(self) -> None:
+        if self in _interactive:
+            _interactive.remove(self)
+        super().close()
+
+
+def _host_copy(v: Any) -> Any:
+    if not isinstance(v, np.ndarray):
+        v = np.asarray(v.get() if hasattr(v, "get") else v)
+    if not v.flags.owndata or not v.flags.writeable:
+        v = v.copy()  # never hand out variable buffers, reused step buffers or constants
+    return v
+
+
+def convert_feed(t: Tensor, value: Any, what: str = "placeholder") -> np.ndarray:
+    name = t.op.name
+    site = f" (built at {t.op.site})" if t.op.site else ""
+    try:
+        arr = np.asarray(value)
+    except ValueError as e:
+        raise FeedError(f"cannot feed {what} '{name}'{site}: {e}") from None
+    want = t.dtype.np
+    if arr.dtype != want:
+        ok = arr.dtype != object and (np.can_cast(arr.dtype, want, "same_kind")
+                                      or (arr.dtype.kind == "b" and want.kind in "iuf"))
+        if not ok:
+            raise FeedError(f"cannot feed a value of dtype {arr.dtype} to {what} '{name}'{site} "
+                            f"of dtype {t.dtype.name}")
+        arr = arr.astype(want)
+    shape = t.shape
+    if shape is not None:
+        if arr.ndim != len(shape) or any(d is not None and d != n for d, n in zip(shape, arr.shape)):
+            raise FeedError(f"cannot feed a value of shape {shape_str(arr.shape)} to {what} "
+                            f"'{name}'{site}, which has shape {shape_str(shape)}")
+    return np.ascontiguousarray(arr)
+
+
+__all__ = ["DTypeError", "InteractiveSession", "Session", "ShapeError", "get_default_session"]

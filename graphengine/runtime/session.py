@@ -66,7 +66,8 @@ class Session:
         self.debug_numerics = bool(cfg.get("debug_numerics", debug_numerics))
         self.graph = graph or get_default_graph()
         self.backend = make_backend(self.device, self.jit)
-        self.state = State()
+        # a backend that keeps variables elsewhere (the GPU) supplies its own State
+        self.state = getattr(self.backend, "new_state", State)()
         self._plans: dict[tuple, Any] = {}
         self._lock = threading.RLock()
         self._closed = False
@@ -176,7 +177,7 @@ class Session:
     def get_value(self, var: Any) -> np.ndarray:
         """A copy of ``var``'s current value in this session."""
         with self._lock:
-            return self.state.read(var.op).copy()
+            return _host_copy(self.state.read(var.op))
 
     def set_value(self, var: Any, value: Any) -> None:
         """Set ``var``'s value (shape and dtype checked) without building graph ops."""
@@ -209,7 +210,7 @@ class InteractiveSession(Session):
 def _host_copy(v: Any) -> Any:
     if not isinstance(v, np.ndarray):
         v = np.asarray(v.get() if hasattr(v, "get") else v)
-    if not v.flags.owndata or not v.flags.writeable:
+    elif not v.flags.owndata or not v.flags.writeable:
         v = v.copy()  # never hand out variable buffers, reused step buffers or constants
     return v
 

@@ -1,0 +1,126 @@
+"""Fused optimizer updates: one pass over each variable, written in place."""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ..registry import register_kernel
+
+_NJ = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@numba.njit(**_NJ)
+def sgd(var, grad, lr):
+    for i in range(var.size):
+        var[i] -= lr * grad[i]
+
+
+@numba.njit(**_NJ)
+def momentum(var, accum, grad, lr, mu, nesterov):
+    for i in range(var.size):
+        a = accum[i] * mu + grad[i]
+        accum[i] = a
+        if nesterov:
+            var[i] -= lr * grad[i] + lr * mu * a
+        else:
+            var[i] -= lr * a
+
+
+@numba.njit(**_NJ)
+def rmsprop(var, ms, mom, grad, lr, rho, mu, eps):
+    for i in range(var.size):
+        g = grad[i]
+        m = rho * ms[i] + (1.0 - rho) * g * g
+        ms[i] = m
+        d = mu * mom[i] + lr * g / math.sqrt(m + eps)
+        mom[i] = d
+        var[i] -= d
+
+
+@numba.njit(**_NJ)
+def adam(var, m, v, grad, lr, t, b1, b2, eps):
+    lr_t = lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+    for i in range(var.size):
+        g = grad[i]
+        mi = b1 * m[i] + (1.0 - b1) * g
+        vi = b2 * v[i] + (1.0 - b2) * g * g
+        m[i] = mi
+        v[i] = vi
+        var[i] -= lr_t * mi / (math.sqrt(vi) + eps)
+
+
+@numba.njit(**_NJ)
+def adagrad(var, accum, grad, lr):
+    for i in range(var.size):
+        g = grad[i]
+        a = accum[i] + g * g
+        accum[i] = a
+        var[i] -= lr * g / math.sqrt(a)
+
+
+@numba.njit(**_NJ)
+def copy_flat(dst, src):
+    for i in range(dst.size):
+        dst[i] = src[i]
+
+
+@numba.njit(**_NJ)
+def add_flat(dst, src):
+    for i in range(dst.size):
+        dst[i] += src[i]
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1)  # variables are C-contiguous: a view
+
+
+def _grad(g: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(g, like.shape)).reshape(-1)
+
+
+@register_kernel("apply_gradient_descent", "cpu")
+def apply_gradient_descent_cpu(attrs, var, lr, grad):
+    sgd(_flat(var), _grad(grad, var), float(lr))
+    return (var,)
+
+
+@register_kernel("apply_momentum", "cpu")
+def apply_momentum_cpu(attrs, var, accum, lr, grad, mu):
+    momentum(_flat(var), _flat(accum), _grad(grad, var), float(lr), float(mu), attrs["nesterov"])
+    return var, accum
+
+
+@register_kernel("apply_rms_prop", "cpu")
+def apply_rms_prop_cpu(attrs, var, ms, mom, lr, grad):
+    rmsprop(_flat(var), _flat(ms), _flat(mom), _grad(grad, var), float(lr), attrs["rho"],
+            attrs["momentum"], attrs["epsilon"])
+    return var, ms, mom
+
+
+@register_kernel("apply_adam", "cpu")
+def apply_adam_cpu(attrs, var, m, v, lr, t, grad):
+    adam(_flat(var), _flat(m), _flat(v), _grad(grad, var), float(lr), float(t), attrs["beta1"],
+         attrs["beta2"], attrs["epsilon"])
+    return var, m, v
+
+
+@register_kernel("apply_adagrad", "cpu")
+def apply_adagrad_cpu(attrs, var, accum, lr, grad):
+    adagrad(_flat(var), _flat(accum), _grad(grad, var), float(lr))
+    return var, accum
+
+
+@register_kernel("assign", "cpu")
+def assign_cpu(attrs, value):
+    out = np.empty(value.shape, value.dtype)
+    if value.size:
+        copy_flat(out.reshape(-1), np.ascontiguousarray(value).reshape(-1))
+    return (out,)
+
+
+@register_kernel("assign_add", "cpu")
+def assign_add_cpu(attrs, var, delta):
+    add_flat(_flat(var), _grad(delta, var))
+    return (var,)

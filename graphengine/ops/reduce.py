@@ -36,10 +36,11 @@ def _g_max(op, g):
 
 
 defop("reduce_sum", "reduce", _reduce_infer,
-      ref=lambda a, x: np.sum(x, axis=_np_axis(a, x), keepdims=a["keepdims"]),
+      ref=lambda a, x: np.sum(x, axis=_np_axis(a, x), keepdims=a["keepdims"], dtype=x.dtype),
       vjp=lambda op, g: [_expand(g[0], op.inputs[0], op)])
 defop("reduce_mean", "reduce", _reduce_infer,
-      ref=lambda a, x: np.mean(x, axis=_np_axis(a, x), keepdims=a["keepdims"]),
+      # integer means truncate toward zero and keep the dtype, as TF1
+      ref=lambda a, x: np.mean(x, axis=_np_axis(a, x), keepdims=a["keepdims"]).astype(x.dtype),
       vjp=lambda op, g: [_expand(g[0], op.inputs[0], op, mean=True)])
 defop("reduce_max", "reduce", _reduce_infer,
       ref=lambda a, x: np.max(x, axis=_np_axis(a, x), keepdims=a["keepdims"]), vjp=_g_max)
@@ -106,10 +107,10 @@ def _arg_infer(s, d, a):
     return [(reduced_shape(s[0], (a["axis"],), False), a["output_type"])]
 
 
-defop("argmax", "reduce", _arg_infer, ref=lambda a, x: np.argmax(x, axis=a["axis"]),
-      differentiable=False)
-defop("argmin", "reduce", _arg_infer, ref=lambda a, x: np.argmin(x, axis=a["axis"]),
-      differentiable=False)
+defop("argmax", "reduce", _arg_infer,
+      ref=lambda a, x: np.argmax(x, axis=a["axis"]).astype(a["output_type"].np), differentiable=False)
+defop("argmin", "reduce", _arg_infer,
+      ref=lambda a, x: np.argmin(x, axis=a["axis"]).astype(a["output_type"].np), differentiable=False)
 
 
 def _arg(kind: str, x: Any, axis: Any, output_type: Any, name: str | None) -> Tensor:

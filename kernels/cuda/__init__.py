@@ -1,0 +1,4 @@
+"""CUDA kernels: Numba-CUDA kernels for every op (simulator-testable) on a thin array layer
+(CuPy on a real GPU, Numba device arrays under the simulator). Importing this registers the
+kernels of the ``"cuda"`` backend; it never imports CuPy (the backend does, lazily)."""
+from . import elementwise, matmul, movement, nn, optim, reduce  # noqa: F401  (register kernels)

@@ -1,0 +1,189 @@
+"""The GPU backend: ``Session(device="gpu")``.
+
+Variables live on the device (``DeviceState``); each step uploads the feeds, runs one kernel per
+op on one stream (cuBLAS matmul, Numba-CUDA for the rest) and downloads only the fetches: the
+host waits for the device once, at the end of the step.
+
+``jit`` picks how a step is launched:
+  None / "op"   one launch per op (always available)
+  "graph"       capture the whole step as a CUDA graph, matmuls on the tiled Numba GEMM
+  "segments"    capture the runs of ops between matmuls, cuBLAS matmuls launched between them
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from graphengine.compiler import Program
+from graphengine.errors import GraphEngineError
+from graphengine.graph import Operation, Tensor
+from graphengine.ops.registry import OPS
+from graphengine.runtime.executor import OpExecutor, check_numerics, rethrow, run_source
+
+INSTALL_HINT = 'pip install -e ".[gpu]"  (brings cupy-cuda13x and numba-cuda[cu13])'
+HOST_OPS = frozenset({"const", "variable", "random", "random_uniform_like", "group", "placeholder"})
+JIT_MODES = (None, "op", "graph", "segments")
+
+
+class CudaUnavailableError(GraphEngineError, RuntimeError):
+    """The GPU backend was asked for, but CuPy, Numba-CUDA or a CUDA device is missing."""
+
+
+def _simulator() -> bool:
+    from numba import config
+    return bool(config.ENABLE_CUDASIM) or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+def cupy_arrays() -> Any:
+    """The CuPy array layer on device 0, or a CudaUnavailableError saying what is missing."""
+    try:
+        import cupy
+    except ImportError as e:
+        raise CudaUnavailableError(f"device='gpu' needs CuPy, which is not installed ({e}). "
+                                   f"Install the GPU extra: {INSTALL_HINT}") from None
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # noqa: BLE001 - CUDARuntimeError without a driver, ImportError of libs
+        raise CudaUnavailableError(f"device='gpu': CuPy is installed but no CUDA device is usable "
+                                   f"({type(e).__name__}: {e}). Check the NVIDIA driver "
+                                   "(`nvidia-smi`) and that the CuPy wheel matches the CUDA "
+                                   f"version ({INSTALL_HINT}).") from None
+    if n == 0:
+        raise CudaUnavailableError("device='gpu': no CUDA device found (cudaGetDeviceCount = 0)")
+    try:
+        from numba import cuda
+        if not cuda.is_available():
+            raise CudaUnavailableError("device='gpu': Numba-CUDA cannot use the GPU "
+                                       f"(numba.cuda.is_available() is False); {INSTALL_HINT}")
+    except ImportError as e:
+        raise CudaUnavailableError(f"device='gpu' needs Numba-CUDA ({e}); {INSTALL_HINT}") from None
+    from .device import CupyArrays
+    return CupyArrays(0)
+
+
+def numba_arrays() -> Any:
+    if not _simulator():
+        from numba import cuda
+        if not cuda.is_available():
+            raise CudaUnavailableError("Numba-CUDA finds no usable GPU; set NUMBA_ENABLE_CUDASIM=1 "
+                                       "before importing numba to run on the CUDA simulator")
+    from .device import NumbaArrays
+    return NumbaArrays()
+
+
+class CudaBackend:
+    """Backend for ``device="gpu"``. ``arrays``: "cupy" (default on a GPU), "numba" (default
+    under the CUDA simulator; Numba device arrays and the tiled GEMM, no CuPy needed)."""
+
+    name = "cuda"
+
+    def __init__(self, jit: str | None = None, arrays: str | None = None) -> None:
+        if jit not in JIT_MODES:
+            raise ValueError(f"device='gpu' takes jit=None/'op' (one launch per op), 'graph' "
+                             f"(whole step as one CUDA graph) or 'segments' (graphs between "
+                             f"cuBLAS matmuls), got {jit!r}")
+        kind = arrays or ("numba" if _simulator() else "cupy")
+        self.arrays = cupy_arrays() if kind == "cupy" else numba_arrays()
+        if jit in ("graph", "segments") and not self.arrays.captures:
+            raise CudaUnavailableError(f"jit={jit!r} captures CUDA graphs, which needs CuPy on a "
+                                       f"real GPU ({INSTALL_HINT})")
+        self.jit = jit
+        from kernels.registry import get_kernel, load_backend
+        load_backend("cuda")
+        self._get = lambda op: get_kernel(op, "cuda")
+
+    def new_state(self) -> Any:
+        from .state import DeviceState
+        return DeviceState(self.arrays)
+
+    def compile(self, program: Program, debug_numerics: bool) -> Any:
+        exe = CudaExecutable(program, self._get, self.arrays, debug_numerics)
+        if self.jit in ("graph", "segments") and not debug_numerics:
+            from .capture import CapturedExecutable
+            return CapturedExecutable(exe, whole_step=self.jit == "graph")
+        return exe
+
+
+class CudaExecutable:
+    """One kernel launch per op, all on the array layer's stream; the host syncs once per step."""
+
+    def __init__(self, program: Program, get_kernel: Callable[[str], Callable], arrays: Any,
+                 debug_numerics: bool = False) -> None:
+        self.program = program
+        self.arrays = arrays
+        self.debug_numerics = debug_numerics
+        self.steps: list[tuple[Operation, Callable | None, bool]] = [
+            (op, None if op.type in HOST_OPS else get_kernel(op.type), OPS[op.type].kind == "update")
+            for op in program.ops]
+        self._consts: dict[Operation, Any] = {}
+
+    # -- pieces shared with the captured executable --------------------------------------
+    def upload_feeds(self, feeds: dict) -> dict:
+        return {t: self.arrays.upload(np.asarray(v)) for t, v in feeds.items()}
+
+    def run_steps(self, vals: dict, state: Any, steps: list | None = None) -> dict:
+        for op, kern, update in self.steps if steps is None else steps:
+            if op.outputs and all(t in vals for t in op.outputs):
+                continue  # fed
+            ins = [vals[t] for t in op.inputs]
+            try:
+                if kern is None:
+                    outs = self._source(op, ins, state)
+                else:
+                    OpExecutor._check(op, ins)
+                    outs = kern(op.attrs, *ins)
+                    if not isinstance(outs, tuple):
+                        outs = (outs,)
+                if self.debug_numerics:  # debug only: a host sync per op
+                    check_numerics(op, [self._host(v) for v in ins], tuple(self._host(o) for o in outs))
+            except Exception as e:  # noqa: BLE001 - re-raised naming the op and the user's line
+                rethrow(op, e)
+            if update:
+                targets = op.attrs["targets"]
+                for var, new in zip(targets, outs, strict=False):
+                    state.write(var, new)
+                outs = tuple(state.vars[v] for v in targets[:len(op.outputs)])
+            for t, v in zip(op.outputs, outs, strict=False):
+                vals[t] = v
+        return vals
+
+    def fetch(self, vals: dict) -> dict:
+        """Device values of the fetches -> host NumPy (one wait for the stream, at the end)."""
+        out = dict(vals)
+        for t in self.program.fetches:
+            r = self.program.resolve(t)
+            out[r] = self._host(vals[r])
+        return out
+
+    def run(self, feeds: dict[Tensor, np.ndarray], state: Any) -> dict:
+        from . import device
+        with device.using(self.arrays):
+            vals = self.run_steps(self.upload_feeds(feeds), state)
+            return self.fetch(vals)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _host(self, v: Any) -> Any:
+        if isinstance(v, np.ndarray) or not self.arrays.is_device(v):
+            return np.asarray(v)
+        return self.arrays.download(v)
+
+    def _source(self, op: Operation, ins: list, state: Any) -> tuple:
+        t = op.type
+        if t == "variable":
+            return (state.read(op),)
+        if t == "const":
+            buf = self._consts.get(op)
+            if buf is None:
+                buf = self._consts[op] = self.arrays.upload(op.attrs["value"])
+            return (buf,)
+        # random streams are the session's NumPy generators, so a seeded graph draws the same
+        # numbers on every device; the samples are uploaded (initializers, dropout masks)
+        return tuple(self.arrays.upload(v) for v in run_source(op, ins, state))
+
+
+def has_host_inputs(steps: list) -> bool:
+    """Whether a step draws host random numbers (which a CUDA graph would freeze)."""
+    return any(op.type in ("random", "random_uniform_like") for op, _, _ in steps)

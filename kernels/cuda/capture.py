@@ -1,0 +1,104 @@
+"""CUDA-graph replay of a training step (CuPy stream capture), removing per-launch overhead.
+
+CuPy cannot capture cuBLAS calls (``NotImplementedError`` during capture), so two designs:
+
+* ``whole_step=True`` (``jit="graph"``): one graph for the whole step; matmuls use the tiled
+  Numba-CUDA GEMM, which captures like any kernel.
+* ``whole_step=False`` (``jit="segments"``): the ops between matmuls are captured as graphs and
+  the cuBLAS matmuls run eagerly between them, into the buffers the graphs read.
+
+A recording pins every buffer of one step (feeds, intermediates, outputs); replays copy the new
+feeds into the pinned feed buffers, launch, and read the pinned fetch buffers. Recordings are
+keyed by feed shapes and the state version (a replaced variable buffer invalidates them). The
+first call with a new key runs eagerly: that compiles and loads every kernel and warms CuPy's
+memory pool, so the capture neither loads modules nor calls cudaMalloc. Steps that draw host
+random numbers (initializers, dropout) are never captured: a graph would replay one sample.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import device
+from .backend import CudaExecutable, has_host_inputs
+
+
+@dataclass
+class Recording:
+    feeds: dict                       # tensor -> pinned device feed buffer
+    vals: dict                        # every device value of the step (keeps buffers alive)
+    items: list = field(default_factory=list)   # callables replayed in order
+
+
+class CapturedExecutable:
+    def __init__(self, eager: CudaExecutable, whole_step: bool) -> None:
+        self.eager = eager
+        self.program = eager.program
+        self.arrays = eager.arrays
+        self.whole_step = whole_step
+        self.capturable = not has_host_inputs(eager.steps)
+        self._seen: set = set()
+        self._records: dict[tuple, Recording] = {}
+
+    def run(self, feeds: dict, state: Any) -> dict:
+        if not self.capturable:
+            return self.eager.run(feeds, state)
+        key = (tuple(sorted((t.name, tuple(v.shape)) for t, v in feeds.items())), state.version)
+        rec = self._records.get(key)
+        if rec is None:
+            if key not in self._seen:
+                self._seen.add(key)
+                return self.eager.run(feeds, state)  # warm-up: compile, load, fill the pool
+            rec = self._records[key] = self._record(feeds, state)
+        else:
+            with device.using(self.arrays):
+                for t, v in feeds.items():
+                    self.arrays.copy_into(rec.feeds[t], v)
+        with device.using(self.arrays):
+            for item in rec.items:
+                item()
+            return self.eager.fetch(rec.vals)
+
+    def _record(self, feeds: dict, state: Any) -> Recording:
+        arrays = self.arrays
+        stream = arrays.stream
+        with device.using(arrays):
+            pinned = self.eager.upload_feeds(feeds)
+            rec = Recording(feeds=pinned, vals=dict(pinned))
+            segments = self._segments()
+            for seg in segments:
+                if not self.whole_step and len(seg) == 1 and seg[0][0].type == "matmul":
+                    rec.items.append(self._eager_matmul(seg[0][0], rec.vals))
+                    continue
+                arrays.use_own_gemm = self.whole_step
+                try:
+                    stream.begin_capture()
+                    try:
+                        self.eager.run_steps(rec.vals, state, seg)
+                    finally:
+                        graph = stream.end_capture()
+                finally:
+                    arrays.use_own_gemm = False
+                rec.items.append(lambda g=graph: g.launch(stream))
+        return rec
+
+    def _segments(self) -> list[list]:
+        steps = self.eager.steps
+        if self.whole_step:
+            return [steps]
+        out: list[list] = [[]]
+        for step in steps:
+            if step[0].type == "matmul":
+                out += [[step], []]
+            else:
+                out[-1].append(step)
+        return [s for s in out if s]
+
+    def _eager_matmul(self, op: Any, vals: dict) -> Any:
+        """Allocate the matmul's output now (later segments capture reads of it); replay = cuBLAS."""
+        a, b = (vals[t] for t in op.inputs)
+        ta, tb = op.attrs["transpose_a"], op.attrs["transpose_b"]
+        m = a.shape[1] if ta else a.shape[0]
+        n = b.shape[0] if tb else b.shape[1]
+        out = vals[op.outputs[0]] = self.arrays.empty((int(m), int(n)), a.dtype)
+        return lambda: self.arrays.matmul(a, b, ta, tb, out)

@@ -1,0 +1,160 @@
+"""The thin array layer under the CUDA kernels: allocate, upload, download, launch, GEMM.
+
+Two implementations share one interface, so every kernel and the backend are written once:
+
+* ``CupyArrays``: CuPy arrays (memory pool, cuBLAS matmul, stream capture); Numba-CUDA kernels
+  get them through ``__cuda_array_interface__`` and launch on CuPy's stream (wrapped with
+  ``cuda.external_stream``), so the whole step is ordered on one stream with no host sync.
+* ``NumbaArrays``: Numba device arrays and the tiled GEMM kernel. It needs nothing but Numba, so
+  it runs under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), which is how CI tests the GPU
+  path end to end.
+
+Kernels find the active layer with ``current()``; the backend sets it around each step.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from numba import config as _nb_config
+from numba import cuda
+
+SIMULATOR = bool(_nb_config.ENABLE_CUDASIM)
+# The simulator runs every thread as a Python thread: small blocks keep tests fast. Real devices
+# get the usual 256-thread blocks. Both are compile-time constants of the kernels.
+TPB = 32 if SIMULATOR else 256
+TILE = 4 if SIMULATOR else 16          # GEMM tile edge (TILE*TILE threads per block)
+MAX_BLOCKS = 64 if SIMULATOR else 8192  # kernels use grid-stride loops beyond this
+
+
+def host_contiguous(x: Any, dtype: Any = None) -> np.ndarray:
+    """C-contiguous host array, keeping 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)."""
+    x = np.asarray(x, dtype=dtype)
+    return x if x.flags.c_contiguous else np.array(x, order="C")
+
+
+def blocks_for(n: int, tpb: int = TPB) -> int:
+    return max(1, min(MAX_BLOCKS, (int(n) + tpb - 1) // tpb))
+
+
+class NumbaArrays:
+    """Numba device arrays on the default stream; matmul by the tiled Numba-CUDA GEMM."""
+
+    name = "numba"
+    captures = False
+
+    def empty(self, shape: tuple, dtype: Any) -> Any:
+        return cuda.device_array(tuple(shape), dtype=np.dtype(dtype))
+
+    def upload(self, host: np.ndarray) -> Any:
+        return cuda.to_device(host_contiguous(host))
+
+    def download(self, dev: Any) -> np.ndarray:
+        return np.asarray(dev.copy_to_host())
+
+    def copy_into(self, dst: Any, src: Any) -> None:
+        if isinstance(src, np.ndarray):
+            dst.copy_to_device(host_contiguous(src, dst.dtype))
+        else:
+            dst.copy_to_device(src)
+
+    def is_device(self, x: Any) -> bool:
+        return cuda.is_cuda_array(x) if not SIMULATOR else hasattr(x, "copy_to_host")
+
+    def launch(self, kernel: Any, blocks: Any, threads: Any, *args: Any) -> None:
+        kernel[blocks, threads](*args)
+
+    def matmul(self, a: Any, b: Any, ta: bool, tb: bool, out: Any) -> Any:
+        from .matmul import gemm_numba
+        return gemm_numba(self, a, b, ta, tb, out)
+
+    def synchronize(self) -> None:
+        cuda.synchronize()
+
+    @contextlib.contextmanager
+    def activate(self) -> Iterator[None]:
+        yield
+
+
+class CupyArrays:
+    """CuPy arrays on one non-blocking stream; cuBLAS matmul; Numba kernels on the same stream."""
+
+    name = "cupy"
+    captures = True
+
+    def __init__(self, device_id: int = 0) -> None:
+        import cupy  # imported here only: the CPU path never needs CuPy
+        self.cp = cupy
+        self.device = cupy.cuda.Device(device_id)
+        with self.device:
+            self.stream = cupy.cuda.Stream(non_blocking=True)
+        self.nb_stream = cuda.external_stream(self.stream.ptr)
+        self.use_own_gemm = False  # set inside a captured step: cuBLAS cannot be captured
+
+    def empty(self, shape: tuple, dtype: Any) -> Any:
+        return self.cp.empty(tuple(shape), dtype=np.dtype(dtype))
+
+    def upload(self, host: np.ndarray) -> Any:
+        out = self.cp.empty(host.shape, dtype=host.dtype)
+        out.set(host_contiguous(host), stream=self.stream)
+        return out
+
+    def download(self, dev: Any) -> np.ndarray:
+        return dev.get(stream=self.stream)
+
+    def copy_into(self, dst: Any, src: Any) -> None:
+        if isinstance(src, np.ndarray):
+            dst.set(host_contiguous(src, dst.dtype), stream=self.stream)
+        else:
+            with self.stream:
+                self.cp.copyto(dst, self.cp.asarray(src).reshape(dst.shape))
+
+    def is_device(self, x: Any) -> bool:
+        return hasattr(x, "__cuda_array_interface__")
+
+    def launch(self, kernel: Any, blocks: Any, threads: Any, *args: Any) -> None:
+        # sync=False: everything runs on self.stream, so Numba need not wait for the producer's
+        # stream (the CUDA Array Interface default would synchronize the host on every launch).
+        conv = [cuda.as_cuda_array(a, sync=False) if hasattr(a, "__cuda_array_interface__") else a
+                for a in args]
+        kernel[blocks, threads, self.nb_stream](*conv)
+
+    def matmul(self, a: Any, b: Any, ta: bool, tb: bool, out: Any) -> Any:
+        if self.use_own_gemm:
+            from .matmul import gemm_numba
+            return gemm_numba(self, a, b, ta, tb, out)
+        with self.stream:
+            return self.cp.matmul(a.T if ta else a, b.T if tb else b, out=out)
+
+    def synchronize(self) -> None:
+        self.stream.synchronize()
+
+    @contextlib.contextmanager
+    def activate(self) -> Iterator[None]:
+        with self.device, self.stream:
+            yield
+
+
+_local = threading.local()
+
+
+def current() -> Any:
+    arrays = getattr(_local, "arrays", None)
+    if arrays is None:
+        raise RuntimeError("no CUDA array layer is active: CUDA kernels run inside a "
+                           "CudaBackend step (or `with device.using(arrays):` in tests)")
+    return arrays
+
+
+@contextlib.contextmanager
+def using(arrays: Any) -> Iterator[Any]:
+    prev = getattr(_local, "arrays", None)
+    _local.arrays = arrays
+    try:
+        with arrays.activate():
+            yield arrays
+    finally:
+        _local.arrays = prev

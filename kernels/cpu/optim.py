@@ -124,3 +124,9 @@ def assign_cpu(attrs, value):
 def assign_add_cpu(attrs, var, delta):
     add_flat(_flat(var), _grad(delta, var))
     return (var,)
+
+
+@numba.njit(**_NJ)
+def scale_flat(dst, s):
+    for i in range(dst.size):
+        dst[i] *= s

@@ -1,0 +1,184 @@
+"""The whole-step CPU backend (``jit="step"``): one generated Numba function per plan.
+
+Per distinct feed-shape signature (a new batch size, say) the driver computes every tensor's
+shape, checks the generator's assumptions and sizes the buffer pools once; the generated
+function itself depends only on dtypes and ranks, so a ragged last batch never recompiles.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import numpy as np
+
+from graphengine.compiler.fuse import fuse
+from graphengine.errors import GraphEngineError, ShapeError
+from graphengine.graph import Tensor, shape_str
+from graphengine.ops.registry import OPS
+from graphengine.ops.source import sample
+from graphengine.runtime.executor import OpExecutor
+
+from ..codegen import load_source
+from ..registry import get_kernel
+from .stepgen import Unsupported, generate
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# generated steps call these kernels: their source is part of the cache key
+KERNEL_HASH = hashlib.sha1(b"".join(
+    open(os.path.join(_HERE, f), "rb").read()
+    for f in sorted(os.listdir(_HERE)) if f.endswith(".py") and f != "step.py")).hexdigest()[:12]
+
+COMPILE_COUNT = [0]  # generated step functions built in this process (tests assert on it)
+_FALLBACK = object()
+
+
+def _cpu_kernel(op: str):
+    return get_kernel(op, "cpu")
+
+
+class StepBackend:
+    name = "cpu"
+
+    def compile(self, program, debug_numerics: bool):
+        if debug_numerics:  # checking every op's output needs op-by-op execution
+            return OpExecutor(program, _cpu_kernel, debug_numerics=True)
+        fused = fuse(program)
+        try:
+            src, lay = generate(fused, KERNEL_HASH)
+        except Unsupported as e:
+            exe = OpExecutor(program, _cpu_kernel)
+            exe.why_not_compiled = str(e)
+            return exe
+        mod = load_source("step", src)
+        COMPILE_COUNT[0] += 1
+        return StepExecutable(program, fused, lay, mod.step, src)
+
+
+class _Signature:
+    __slots__ = ("shapes", "S", "pools", "fallback")
+
+
+class StepExecutable:
+    def __init__(self, program, fused, lay, fn, source: str) -> None:
+        self.program = program
+        self.fused = fused
+        self.lay = lay
+        self.fn = fn
+        self.source = source
+        self._sigs: dict[tuple, Any] = {}
+        self._fallback: OpExecutor | None = None
+        self._feed_order = list(program.feeds)
+        self._consts = {t: np.array(t.op.attrs["value"]).reshape(-1) if t.shape == ()
+                        else np.array(t.op.attrs["value"]) for k, t in lay.args if k == "const"}
+        self._fetch_base = []
+        for t in program.fetches:
+            b = t
+            while b in lay.alias_of or b in lay.view_of:
+                b = lay.alias_of.get(b) or lay.view_of[b]
+            self._fetch_base.append((t, b))
+
+    # per-signature preparation ------------------------------------------------------------
+    def _prepare(self, feeds: dict, state) -> Any:
+        shapes: dict[Tensor, tuple] = {t: v.shape for t, v in feeds.items()}
+        for op in self.program.ops:
+            if op.outputs and all(t in shapes for t in op.outputs):
+                continue
+            od = OPS[op.type]
+            if op.type == "variable":
+                specs = [(op.attrs["shape"], None)]
+            elif op.type == "const":
+                specs = [(op.attrs["value"].shape, None)]
+            elif op.type == "random":
+                specs = [(op.attrs["shape"], None)]
+            elif op.type == "random_uniform_like":
+                specs = [(shapes[op.inputs[0]], None)]
+            else:
+                ins = [shapes[t] for t in op.inputs]
+                try:
+                    specs = od.infer(ins, [t.dtype for t in op.inputs], op.attrs)
+                except ShapeError as e:
+                    got = ", ".join(f"{t.name} {shape_str(s)}" for t, s in zip(op.inputs, ins))
+                    raise ShapeError(f"{op.describe()}: {e} [run-time inputs: {got}]") from None
+            for t, (s, _) in zip(op.outputs, specs):
+                shapes[t] = tuple(s)
+        for t in self.lay.index:  # assignment targets that nothing reads
+            if t not in shapes and t.op.type == "variable":
+                shapes[t] = t.op.attrs["shape"]
+        sig = _Signature()
+        sig.shapes = shapes
+        sig.fallback = False
+        lay = self.lay
+        for a, b in lay.same_shape:
+            if shapes[a] != shapes[b]:
+                sig.fallback = True
+        for out, axes in lay.sum_axes.items():
+            g, x = out.op.inputs
+            gs, xs = shapes[g], shapes[x]
+            lead = len(gs) - len(xs)
+            real = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(xs) if n == 1 and gs[i + lead] != 1)
+            if real != axes:
+                sig.fallback = True
+        rank = max([len(s) for s in shapes.values()] + [1])
+        S = np.ones((len(lay.index), rank), np.int64)
+        for t, k in lay.index.items():
+            s = shapes[t]
+            S[k, :len(s)] = s
+        sizes = [1] * len(lay.slot_dtype)
+        for t, sl in lay.slot.items():
+            sizes[sl] = max(sizes[sl], int(np.prod(shapes[t])))
+        sig.S = S
+        sig.pools = [np.empty(n, dt) for n, dt in zip(sizes, lay.slot_dtype)]
+        return sig
+
+    def run(self, feeds: dict, state) -> dict:
+        key = tuple(feeds[t].shape for t in self._feed_order)
+        sig = self._sigs.get(key)
+        if sig is None:
+            sig = self._sigs[key] = self._prepare(feeds, state)
+        if sig.fallback:  # e.g. a None dim that broadcasts at run time: exact op-by-op path
+            if self._fallback is None:
+                self._fallback = OpExecutor(self.program, _cpu_kernel)
+            return self._fallback.run(feeds, state)
+        args = []
+        for kind, t in self.lay.args:
+            if kind == "placeholder":
+                a = feeds[t]
+            elif kind == "variable":
+                a = state.read(t.op)
+            elif kind == "const":
+                a = self._consts[t]
+                args.append(a)
+                continue
+            elif kind == "target":
+                a = state.vars.get(t.op)
+                if a is None:
+                    state.write(t.op, np.zeros(t.shape, t.dtype.np))
+                    a = state.vars[t.op]
+            elif kind == "random":
+                a = sample(t.op.attrs, state.rng(t.op), t.op.attrs["shape"])
+            else:  # random_uniform_like
+                a = state.rng(t.op).random(sig.shapes[t]).astype(t.dtype.np)
+            args.append(a.reshape(1) if a.ndim == 0 else a)
+        code = self.fn(*args, sig.S, *sig.pools)
+        if code:
+            self._raise(code - 1, feeds, state)
+        return {t: self._value(t, b, args, sig) for t, b in self._fetch_base}
+
+    def _value(self, t: Tensor, base: Tensor, args: list, sig) -> np.ndarray:
+        lay = self.lay
+        if base in lay.slot:
+            n = int(np.prod(sig.shapes[base]))
+            arr = sig.pools[lay.slot[base]][:n]
+        else:
+            arr = next(a for (_, at), a in zip(lay.args, args) if at is base)
+        return arr.reshape(sig.shapes[t])
+
+    def _raise(self, step_no: int, feeds: dict, state) -> None:
+        """Re-run op by op to get the failing op's exact error (state is untouched: the
+        failure happens before any update is applied)."""
+        if self._fallback is None:
+            self._fallback = OpExecutor(self.program, _cpu_kernel)
+        self._fallback.run(feeds, state)
+        bad = self.fused.ops[step_no]
+        raise GraphEngineError(f"{bad.describe()} failed inside the compiled step")

@@ -1,0 +1,479 @@
+"""Generate the source of one Numba function that runs a whole step.
+
+Every tensor becomes a local array: feeds, variables, random draws and constants arrive as
+arguments; the rest are views into flat pool buffers (``P<k>``) shaped from the run-time shape
+table ``S`` (row per tensor). Rank-0 tensors are length-1 vectors here. Elementwise groups
+become one loop nest; other ops call the Numba kernels of ``kernels.cpu`` on those views.
+The function returns 0, or 1 + the index of the step that failed (e.g. a label out of range).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphengine.compiler.fuse import Fused
+from graphengine.graph import Operation, Tensor
+from graphengine.ops.registry import OPS
+
+from ..codegen import render
+
+
+class Unsupported(Exception):
+    """This program cannot be compiled into one step; the backend runs it op by op."""
+
+
+ALIAS_OPS = {"reshape", "reshape_like", "expand_dims", "squeeze", "identity", "stop_gradient",
+             "placeholder_with_default"}
+ARG_SOURCES = {"placeholder", "variable", "random", "random_uniform_like", "const"}
+
+
+@dataclass
+class Layout:
+    """What the generator decided about each tensor; the driver fills buffers to match."""
+    index: dict[Tensor, int] = field(default_factory=dict)     # row in S
+    args: list[tuple[str, Tensor]] = field(default_factory=list)  # (kind, tensor) per argument
+    computed: list[Tensor] = field(default_factory=list)       # tensors that live in the pool
+    alias_of: dict[Tensor, Tensor] = field(default_factory=dict)
+    scalar_consts: dict[Tensor, float] = field(default_factory=dict)
+    # assumptions checked per signature: (tensor, expected same shape as tensor)
+    same_shape: list[tuple[Tensor, Tensor]] = field(default_factory=list)
+    sum_axes: dict[Tensor, tuple] = field(default_factory=dict)  # sum_to_like out -> axes of g
+    view_of: dict[Tensor, Tensor] = field(default_factory=dict)  # reshaped view -> its source
+    slot: dict[Tensor, int] = field(default_factory=dict)      # pool slot of each computed tensor
+    slot_dtype: list[np.dtype] = field(default_factory=list)
+
+
+def _np_type(t: Tensor) -> str:
+    return f"np.{t.dtype.np.name}"
+
+
+class Gen:
+    def __init__(self, program) -> None:
+        self.p = program
+        self.lay = Layout()
+        self.lines: list[str] = []
+        self.fed = set(program.feeds)
+        self.step_no = 0
+        self.born: dict[Tensor, int] = {}
+        self.last: dict[Tensor, int] = {}
+
+    # names ---------------------------------------------------------------------------------
+    def idx(self, t: Tensor) -> int:
+        lay = self.lay
+        if t not in lay.index:
+            lay.index[t] = len(lay.index)
+        return lay.index[t]
+
+    def base(self, t: Tensor) -> Tensor:
+        while t in self.lay.alias_of:
+            t = self.lay.alias_of[t]
+        return t
+
+    def v(self, t: Tensor) -> str:
+        t = self.base(t)
+        u = t
+        while u is not None:  # a view keeps the buffer it looks into alive
+            self.last[u] = max(self.last.get(u, -1), self.step_no)
+            u = self.lay.view_of.get(u)
+        return f"t{self.idx(t)}"
+
+    def rank(self, t: Tensor) -> int:
+        if t.shape is None:
+            raise Unsupported(f"{t.name} has unknown rank")
+        return len(t.shape)
+
+    def dims(self, t: Tensor) -> list[str]:
+        k = self.idx(t)
+        return [f"S[{k}, {i}]" for i in range(self.rank(t))] or ["1"]
+
+    def emit(self, line: str, depth: int = 1) -> None:
+        self.lines.append("    " * depth + line)
+
+    # program ------------------------------------------------------------------------------
+    def generate(self) -> tuple[str, Layout]:
+        for t in self.p.feeds:
+            self.arg("placeholder", t)
+        for step_no, op in enumerate(self.p.ops):
+            self.step_no = step_no
+            if isinstance(op, Fused):
+                self.fused(op)
+                continue
+            if op.outputs and all(t in self.fed for t in op.outputs):
+                continue
+            self.op(op)
+        self.step_no = len(self.p.ops) + 1
+        for t in self.p.fetches:
+            self.v(t)  # fetched values stay live to the end
+        self.plan_memory()
+        return self.source(), self.lay
+
+    def plan_memory(self) -> None:
+        """Greedy interval colouring per dtype: a slot is reused once its last reader has run."""
+        lay = self.lay
+        free: dict[np.dtype, list[int]] = {}
+        ends: list[tuple[int, int, np.dtype]] = []  # (last use, slot, dtype)
+        for t in sorted(lay.computed, key=lambda t: self.born[t]):
+            start = self.born[t]
+            for end, sl, dt in [e for e in ends if e[0] < start]:
+                ends.remove((end, sl, dt))
+                free.setdefault(dt, []).append(sl)
+            dt = t.dtype.np
+            pool = free.get(dt)
+            if pool:
+                sl = pool.pop()
+            else:
+                sl = len(lay.slot_dtype)
+                lay.slot_dtype.append(dt)
+            lay.slot[t] = sl
+            ends.append((self.last.get(t, start), sl, dt))
+
+    def source(self) -> str:
+        params = [f"a{i}" for i in range(len(self.lay.args))]
+        params += ["S"] + [f"p{j}" for j in range(len(self.lay.slot_dtype))]
+        head = [f"def step({', '.join(params)}):"]
+        for i, (_, t) in enumerate(self.lay.args):
+            head.append(f"    t{self.idx(t)} = a{i}")
+        body = "\n".join(self.lines)
+        for t, sl in self.lay.slot.items():
+            body = body.replace(f"@P{self.idx(t)}@", f"p{sl}")
+        return "\n".join(head) + "\n" + body + "\n    return 0\n"
+
+    def arg(self, kind: str, t: Tensor) -> None:
+        self.idx(t)
+        self.lay.args.append((kind, t))
+
+    def alloc(self, t: Tensor) -> None:
+        """Declare a pool-backed output; the driver gives it a slot (P[slot])."""
+        k = self.idx(t)
+        self.lay.computed.append(t)
+        self.born[t] = self.step_no
+        dims = self.dims(t)
+        n = " * ".join(dims)
+        self.emit(f"t{k} = @P{k}@[:{n}].reshape(({', '.join(dims)},))")
+
+    def scalar(self, t: Tensor) -> str:
+        """A rank-0 (or size-1) input read as a scalar."""
+        if t in self.lay.scalar_consts:
+            return repr(self.lay.scalar_consts[t])
+        return f"{self.v(t)}[0]"
+
+    def op(self, op: Operation) -> None:
+        kind = op.type
+        out = op.outputs[0] if op.outputs else None
+        if kind in ARG_SOURCES:
+            if kind == "const" and out.shape == () and out.dtype.is_floating | out.dtype.is_integer:
+                self.lay.scalar_consts[out] = op.attrs["value"].item()
+            self.arg(kind, out)
+            return
+        if kind == "group":
+            return
+        if kind in ALIAS_OPS:
+            src = op.inputs[0]
+            self.lay.alias_of[out] = src
+            if kind in ("identity", "stop_gradient", "placeholder_with_default"):
+                return
+            # a view with the new shape
+            del self.lay.alias_of[out]
+            k = self.idx(out)
+            dims = self.dims(out)
+            self.emit(f"t{k} = {self.v(src)}.reshape(({', '.join(dims)},))")
+            self.lay.view_of[out] = self.base(src)
+            return
+        gen = getattr(self, "op_" + kind, None)
+        if gen is None:
+            od = OPS[kind]
+            if od.kind == "elementwise":
+                self.fused(Fused((op,), tuple(op.inputs), tuple(op.outputs)))
+                return
+            raise Unsupported(f"no step code generator for op {kind!r}")
+        gen(op)
+
+    # elementwise loop nests -------------------------------------------------------------------
+    def fused(self, f: Fused) -> None:
+        dom = f.outputs[0] if f.outputs else f.members[-1].outputs[0]
+        rank = self.rank(dom)
+        for t in f.outputs:
+            self.alloc(t)
+            if t is not dom:
+                self.lay.same_shape.append((t, dom))
+        ivars = [f"i{d}" for d in range(rank)]
+        full = lambda t: t.shape == dom.shape  # noqa: E731
+        flat = all(full(t) or t in self.lay.scalar_consts or t.shape == () for t in f.inputs)
+        if flat:  # None dims: the driver checks per signature that these really match
+            self.lay.same_shape.extend((t, dom) for t in f.inputs
+                                       if full(t) and None in t.shape and t is not dom)
+        body: list[str] = []
+        local: dict[Tensor, str] = {}
+        if flat:
+            n = " * ".join(self.dims(dom))
+            loops = [f"for q in range({n}):"]
+            index = lambda t: "[0]" if t.shape == () else "[q]"  # noqa: E731
+            views = {t: f"{self.v(t)}.reshape(-1)" if rank > 1 and t.shape != () else self.v(t)
+                     for t in list(f.inputs) + list(f.outputs) if t not in self.lay.scalar_consts}
+            for t, expr in views.items():
+                if expr != self.v(t):
+                    nm = f"f{self.idx(t)}"
+                    self.emit(f"{nm} = {expr}")
+                    views[t] = nm
+            ref = lambda t: views[t] + index(t)  # noqa: E731
+        else:
+            loops = [f"for {iv} in range({d}):" for iv, d in zip(ivars, self.dims(dom))]
+            views = {t: self.v(t) for t in list(f.inputs) + list(f.outputs)
+                     if t not in self.lay.scalar_consts}
+            direct = set(f.outputs)
+            for t in f.inputs:
+                if full(t) and t.shape != ():
+                    direct.add(t)
+                    if None in t.shape and t is not dom:
+                        self.lay.same_shape.append((t, dom))
+            at = "[" + ", ".join(ivars) + "]"
+            ref = lambda t: views[t] + (at if t in direct else self.bcast_index(t, dom, ivars))  # noqa: E731
+        for m in f.members:
+            args = []
+            for t in m.inputs:
+                if t in local:
+                    args.append(local[t])
+                elif t in self.lay.scalar_consts:
+                    args.append(f"{_np_type(t)}({self.lay.scalar_consts[t]!r})")
+                else:
+                    args.append(ref(t))
+            o = m.outputs[0]
+            nm = f"e{self.idx(o)}"
+            body.append(f"{nm} = {_np_type(o)}({render(m.type, args, m.attrs)})")
+            local[o] = nm
+        for t in f.outputs:
+            body.append(f"{ref(t)} = {local[t]}")
+        if rank == 0 and not flat:
+            loops = ["for q in range(1):"]
+        depth = 1
+        for lp in loops:
+            self.emit(lp, depth)
+            depth += 1
+        for b in body:
+            self.emit(b, depth)
+
+    def bcast_index(self, t: Tensor, dom: Tensor, ivars: list[str]) -> str:
+        if t.shape == () or t in self.lay.scalar_consts:
+            return "[0]"
+        r, rd = len(t.shape), len(dom.shape)
+        parts = []
+        for d in range(r):
+            dd = d + rd - r
+            n, nd = t.shape[d], dom.shape[dd]
+            if n == 1:
+                parts.append("0")
+            elif n is not None and (nd is None or nd == n):
+                parts.append(ivars[dd])
+            else:  # unknown: index 0 when this dim is broadcast at run time
+                parts.append(f"({ivars[dd]} if S[{self.idx(t)}, {d}] != 1 else 0)")
+        return "[" + ", ".join(parts) + "]"
+
+    # compute ops ------------------------------------------------------------------------------
+    def op_matmul(self, op: Operation) -> None:
+        a, b = op.inputs
+        out = op.outputs[0]
+        if not out.dtype.is_floating:
+            raise Unsupported("integer matmul")
+        self.alloc(out)
+        fn = "matmul_" + ("t" if op.attrs["transpose_a"] else "n") + ("t" if op.attrs["transpose_b"] else "n")
+        self.emit(f"{fn}({self.v(a)}, {self.v(b)}, {self.v(out)})")
+
+    def _three(self, x: Tensor, axes: tuple) -> tuple[str, str, str]:
+        r = self.rank(x)
+        if axes is None:
+            axes = tuple(range(r))
+        if axes and max(axes) - min(axes) + 1 != len(axes):
+            raise Unsupported("reduction over non-adjacent axes")
+        d = self.dims(x) if r else []
+        lo, hi = (min(axes), max(axes)) if axes else (r, r - 1)
+        prod = lambda ds: " * ".join(ds) if ds else "1"  # noqa: E731
+        return prod(d[:lo]), prod(d[lo:hi + 1]), prod(d[hi + 1:])
+
+    def _reduce(self, op: Operation, how: str) -> None:
+        x, out = op.inputs[0], op.outputs[0]
+        a, r, b = self._three(x, op.attrs["axis"])
+        self.alloc(out)
+        x3 = f"{self.v(x)}.reshape(({a}, {r}, {b}))"
+        o2 = f"{self.v(out)}.reshape(({a}, {b}))"
+        if how in ("sum", "mean"):
+            self.emit(f"sum3({x3}, {o2})")
+            if how == "mean":
+                self.emit(f"scale_flat({self.v(out)}.reshape(-1), 1.0 / max({r}, 1))")
+        else:
+            self.emit(f"max3({x3}, {o2}, {1 if how == 'max' else -1})")
+
+    def op_reduce_sum(self, op):
+        self._reduce(op, "sum")
+
+    def op_reduce_mean(self, op):
+        self._reduce(op, "mean")
+
+    def op_reduce_max(self, op):
+        self._reduce(op, "max")
+
+    def op_reduce_min(self, op):
+        self._reduce(op, "min")
+
+    def _arg(self, op, sign):
+        x, out = op.inputs[0], op.outputs[0]
+        a, r, b = self._three(x, (op.attrs["axis"],))
+        self.alloc(out)
+        self.emit(f"argmax3({self.v(x)}.reshape(({a}, {r}, {b})), "
+                  f"{self.v(out)}.reshape(({a}, {b})), {sign})")
+
+    def op_argmax(self, op):
+        self._arg(op, 1)
+
+    def op_argmin(self, op):
+        self._arg(op, -1)
+
+    def op_expand_like(self, op):
+        g, x = op.inputs
+        out = op.outputs[0]
+        a, r, b = self._three(x, op.attrs["axis"])
+        self.alloc(out)
+        scale = f"1.0 / max({r}, 1)" if op.attrs["mean"] else "1.0"
+        self.emit(f"expand3({self.v(g)}.reshape(({a}, {b})), {self.v(out)}.reshape(({a}, {r}, {b})), {scale})")
+
+    def op_sum_to_like(self, op):
+        g, x = op.inputs
+        out = op.outputs[0]
+        if g.shape is None or x.shape is None:
+            raise Unsupported("sum_to_like with unknown rank")
+        lead = len(g.shape) - len(x.shape)
+        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(x.shape)
+                                          if n == 1 and g.shape[i + lead] != 1)
+        self.lay.sum_axes[out] = axes
+        if not axes:  # no broadcasting (checked per signature): the gradient passes through
+            self.lay.same_shape.append((g, x))
+            self.lay.alias_of[out] = g
+            return
+        a, r, b = self._three(g, axes)
+        self.alloc(out)
+        self.emit(f"sum3({self.v(g)}.reshape(({a}, {r}, {b})), {self.v(out)}.reshape(({a}, {b})))")
+
+    def op_broadcast_like(self, op):
+        x, like = op.inputs
+        out = op.outputs[0]
+        self.fused_copy(x, out)
+
+    def fused_copy(self, x: Tensor, out: Tensor) -> None:
+        self.alloc(out)
+        ivars = [f"i{d}" for d in range(self.rank(out))]
+        depth = 1
+        for iv, d in zip(ivars, self.dims(out)):
+            self.emit(f"for {iv} in range({d}):", depth)
+            depth += 1
+        if not ivars:
+            self.emit(f"{self.v(out)}[0] = {self.v(x)}[0]")
+            return
+        self.emit(f"{self.v(out)}[{', '.join(ivars)}] = {self.v(x)}{self.bcast_index(x, out, ivars)}", depth)
+
+    def _rows(self, x: Tensor) -> str:
+        d = self.dims(x)
+        return f"{self.v(x)}.reshape(({' * '.join(d[:-1]) or '1'}, {d[-1]}))"
+
+    def op_softmax(self, op, log=False):
+        x, out = op.inputs[0], op.outputs[0]
+        self.alloc(out)
+        self.emit(f"softmax_rows({self._rows(x)}, {self._rows(out)}, {log})")
+
+    def op_log_softmax(self, op):
+        self.op_softmax(op, log=True)
+
+    def op_sparse_softmax_xent(self, op, fn="sparse_xent_rows"):
+        x, y = op.inputs
+        loss, back = op.outputs
+        self.alloc(loss)
+        self.alloc(back)
+        self.emit(f"if {fn}({self.v(x)}, {self.v(y)}, {self.v(loss)}, {self.v(back)}) >= 0:")
+        self.emit(f"return {self.step_no + 1}", 2)
+
+    def op_softmax_xent(self, op):
+        self.op_sparse_softmax_xent(op, fn="dense_xent_rows")
+
+    def op_one_hot(self, op):
+        idx, out = op.inputs[0], op.outputs[0]
+        self.alloc(out)
+        a = op.attrs
+        self.emit(f"one_hot_flat({self.v(idx)}.reshape(-1), {a['depth']}, {a['on_value']!r}, "
+                  f"{a['off_value']!r}, {self.v(out)}.reshape((-1, {a['depth']})))")
+
+    def op_transpose(self, op):
+        x, out = op.inputs[0], op.outputs[0]
+        perm = op.attrs["perm"]
+        self.alloc(out)
+        ivars = [f"i{d}" for d in range(len(perm))]
+        depth = 1
+        for iv, d in zip(ivars, self.dims(out)):
+            self.emit(f"for {iv} in range({d}):", depth)
+            depth += 1
+        src = [None] * len(perm)
+        for d, p in enumerate(perm):
+            src[p] = ivars[d]
+        self.emit(f"{self.v(out)}[{', '.join(ivars)}] = {self.v(x)}[{', '.join(src)}]", depth)
+
+    # updates: flat, in place on the variables ----------------------------------------------
+    def _upd(self, op, fn: str, flat: list[str], scalars: list[str], extra: list[str]) -> None:
+        ins = dict(zip(OPS[op.type].meta["inputs"], op.inputs))
+        args = [f"{self.v(ins[n])}.reshape(-1)" for n in flat]
+        args += [self.scalar(ins[n]) for n in scalars] + extra
+        self.emit(f"{fn}({', '.join(args)})")
+
+    def op_apply_gradient_descent(self, op):
+        self._upd(op, "sgd", ["var", "grad"], ["lr"], [])
+
+    def op_apply_momentum(self, op):
+        self._upd(op, "momentum", ["var", "accum", "grad"], ["lr", "momentum"], [repr(op.attrs["nesterov"])])
+
+    def op_apply_rms_prop(self, op):
+        a = op.attrs
+        self._upd(op, "rmsprop", ["var", "ms", "mom", "grad"], ["lr"],
+                  [repr(a["rho"]), repr(a["momentum"]), repr(a["epsilon"])])
+
+    def op_apply_adam(self, op):
+        a = op.attrs
+        self._upd(op, "adam", ["var", "m", "v", "grad"], ["lr", "t"],
+                  [repr(a["beta1"]), repr(a["beta2"]), repr(a["epsilon"])])
+
+    def op_apply_adagrad(self, op):
+        self._upd(op, "adagrad", ["var", "accum", "grad"], ["lr"], [])
+
+    def op_assign(self, op):
+        var = op.attrs["targets"][0].outputs[0]
+        self.arg("target", var)
+        self.emit(f"copy_flat({self.v(var)}.reshape(-1), {self.v(op.inputs[0])}.reshape(-1))")
+        self.lay.alias_of[op.outputs[0]] = var
+
+    def op_assign_add(self, op):
+        var_read, delta = op.inputs
+        if delta.shape != var_read.shape:
+            raise Unsupported("assign_add with broadcasting")
+        self.emit(f"add_flat({self.v(var_read)}.reshape(-1), {self.v(delta)}.reshape(-1))")
+        self.lay.alias_of[op.outputs[0]] = var_read
+
+
+HEADER = """# generated by graphengine: one training/eval step ({note})
+import math
+import numba
+import numpy as np
+from kernels.cpu.linalg import matmul_nn, matmul_nt, matmul_tn, matmul_tt
+from kernels.cpu.reduce import sum3, max3, argmax3, expand3
+from kernels.cpu.nn import softmax_rows, sparse_xent_rows, dense_xent_rows
+from kernels.cpu.optim import sgd, momentum, rmsprop, adam, adagrad, copy_flat, add_flat, scale_flat
+from kernels.cpu.movement import one_hot_flat
+
+"""
+
+
+def generate(program, kernel_hash: str) -> tuple[str, Layout]:
+    g = Gen(program)
+    body, lay = g.generate()
+    src = HEADER.format(note=f"kernels {kernel_hash}") + \
+        "@numba.njit(cache=True, nogil=True, error_model='numpy')\n" + body
+    return src, lay
+
+
+def dtype_of(t: Tensor) -> np.dtype:
+    return t.dtype.np

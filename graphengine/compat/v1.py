@@ -1,0 +1,596 @@
+"""TF1 graph-mode API on graphengine: ``import graphengine.compat.v1 as tf``.
+
+Classic TensorFlow 1.x programs run with that one changed import. Names map onto the native
+API (graphengine's own names already follow TF1); this module adds TF1's argument spellings
+(``reduction_indices``, ``keep_dims``, ``dimension``, ``dim``), its initializer classes,
+``tf.contrib.layers``, ``tf.layers.dense``, ``tf.train.Saver`` and friends.
+
+A TF1 symbol that graphengine does not support raises ``NotImplementedError`` naming it
+(``tf.nn.conv2d is not supported by graphengine.compat.v1 ...``), on this module and on each
+sub-namespace, never an ``AttributeError``. (Names starting with an underscore still raise
+``AttributeError``, so ``copy``, ``pickle`` and ``hasattr(tf, "__path__")`` behave.)
+
+>>> import graphengine.compat.v1 as tf
+>>> a = tf.placeholder("float", [None, 2])
+>>> with tf.Session() as sess:
+...     sess.run(tf.reduce_sum(a, reduction_indices=1), feed_dict={a: [[1, 2]]}).tolist()
+[3.0]
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as _np
+
+import graphengine as _ge
+
+from .. import checkpoint as _ckpt
+from .. import initializers as _init
+from .. import losses as _losses
+from .. import regularizers as _reg
+from ..ops import elementwise as _ew
+from ..ops import nn as _nn_ops
+from ..ops import reduce as _red
+from ..variables import _scopes
+
+# Why some popular TF1 symbols are missing, shown in their NotImplementedError.
+_HINTS = {
+    "nn.conv2d": "convolutions are not implemented; graphengine covers dense (matmul) models",
+    "nn.max_pool": "pooling is not implemented (no convolutions either)",
+    "nn.embedding_lookup": "there is no gather op yet; use tf.one_hot(ids, n) @ embeddings",
+    "contrib.rnn": "recurrent cells are not implemented",
+    "nn.rnn_cell": "recurrent cells are not implemented",
+    "nn.dynamic_rnn": "recurrent networks are not implemented",
+    "layers.conv2d": "convolutions are not implemented; tf.layers.dense is",
+    "summary": "TensorBoard summaries are not written; use graphengine.training.fit's loss history "
+               "and graphengine.viz.plot_loss / to_dot",
+    "data": "tf.data is not implemented; use graphengine.datasets.batches",
+    "examples": "use graphengine.datasets.load_mnist(directory) with the IDX files",
+    "while_loop": "graphs here have no control flow; unroll in Python",
+    "cond": "graphs here have no control flow; use tf.where",
+    "shape": "tensor shapes are static here; use x.shape / x.get_shape()",
+}
+
+
+class UnsupportedTF1Error(NotImplementedError):
+    """A TF1 symbol that graphengine.compat.v1 does not provide."""
+
+
+def _unsupported(path: str) -> UnsupportedTF1Error:
+    hint = next((h for k, h in _HINTS.items() if path == k or path.startswith(k + ".")), None)
+    return UnsupportedTF1Error(f"tf.{path} is not supported by graphengine.compat.v1"
+                               + (f": {hint}" if hint else "")
+                               + ". See docs/ecosystem.md for what maps.")
+
+
+class _Namespace(types.ModuleType):
+    """A TF1 sub-namespace (``tf.nn``): listed names, NotImplementedError for the rest."""
+
+    def __init__(self, path: str, doc: str, **members: Any) -> None:
+        super().__init__(f"{__name__}.{path}", doc)
+        self._tf_path = path
+        self.__dict__.update(members)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise _unsupported(f"{self._tf_path}.{name}")
+
+    def __dir__(self) -> list[str]:
+        return sorted(k for k in self.__dict__ if not k.startswith("_"))
+
+    def __repr__(self) -> str:
+        return f"<graphengine.compat.v1 namespace tf.{self._tf_path}>"
+
+
+def __getattr__(name: str) -> Any:  # module-level: unknown tf.X
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise _unsupported(name)
+
+
+# ----- dtypes ------------------------------------------------------------------------------
+DType = _ge.DType
+as_dtype = _ge.as_dtype
+float16, float32, float64 = _ge.float16, _ge.float32, _ge.float64
+half, double = float16, float64
+int8, int16, int32, int64, uint8 = _ge.int8, _ge.int16, _ge.int32, _ge.int64, _ge.uint8
+bool = _ge.bool_  # noqa: A001  (tf.bool)
+
+# ----- graph, sessions, tensors ------------------------------------------------------------
+Graph, Tensor, Operation = _ge.Graph, _ge.Tensor, _ge.Operation
+Variable = _ge.Variable
+
+
+def _tf1_values(x: Any) -> Any:
+    """0-d arrays become NumPy scalars (``np.float32``), as TF1's ``Session.run`` returns them."""
+    if isinstance(x, _np.ndarray):
+        return x[()] if x.ndim == 0 else x
+    if isinstance(x, list | tuple):
+        return type(x)(_tf1_values(v) for v in x) if not hasattr(x, "_fields") else \
+            type(x)(*(_tf1_values(v) for v in x))
+    if isinstance(x, dict):
+        return type(x)((k, _tf1_values(v)) for k, v in x.items())
+    return x
+
+
+class Session(_ge.Session):
+    """``tf.Session``: a ``graphengine.Session`` whose ``run`` returns NumPy scalars for 0-d
+    results (``"%i" % sess.run(a + b)`` works, as in TF1).
+
+    >>> import graphengine.compat.v1 as tf
+    >>> with tf.Session() as sess:
+    ...     type(sess.run(tf.constant(2) + 3)).__name__
+    'int32'
+    """
+
+    def run(self, fetches: Any, feed_dict: dict | None = None, options: Any = None,
+            run_metadata: Any = None) -> Any:
+        return _tf1_values(super().run(fetches, feed_dict, options, run_metadata))
+
+    def _feeds(self, feed_dict: dict) -> dict:
+        # Workaround: the core's convert_feed uses np.ascontiguousarray, which turns a fed scalar
+        # into shape (1,); TF1 programs feed Python scalars to shape-less placeholders.
+        out = super()._feeds(feed_dict)
+        for t, v in out.items():
+            if v.shape == (1,) and (t.shape is None or t.shape == ()):
+                out[t] = v.reshape(())
+        return out
+
+
+class InteractiveSession(Session, _ge.InteractiveSession):
+    """``tf.InteractiveSession``: installs itself as the default session on creation."""
+
+get_default_session = _ge.get_default_session
+get_default_graph, reset_default_graph = _ge.get_default_graph, _ge.reset_default_graph
+name_scope, control_dependencies = _ge.name_scope, _ge.control_dependencies
+set_random_seed = _ge.set_random_seed
+group, no_op = _ge.group, _ge.no_op
+gradients = _ge.gradients
+global_variables_initializer = _ge.global_variables_initializer
+initialize_all_variables = _ge.initialize_all_variables
+variables_initializer = _ge.variables_initializer
+global_variables, trainable_variables = _ge.global_variables, _ge.trainable_variables
+all_variables = global_variables
+assign, assign_add = _ge.assign, _ge.assign_add
+AUTO_REUSE = _ge.AUTO_REUSE
+GraphKeys = types.SimpleNamespace(GLOBAL_VARIABLES="variables", TRAINABLE_VARIABLES="trainable_variables",
+                                  REGULARIZATION_LOSSES="regularization_losses",
+                                  GLOBAL_STEP="global_step", UPDATE_OPS="update_ops")
+
+
+def local_variables_initializer() -> Any:
+    """An op that does nothing: graphengine has no local variables (TF1 compatibility)."""
+    return _ge.no_op(name="init_local")
+
+
+def get_collection(key: str, scope: str | None = None) -> list:
+    """Items of a graph collection, optionally filtered by a name-scope prefix (TF1)."""
+    items = get_default_graph().get_collection(key)
+    if scope:
+        items = [v for v in items if getattr(v, "name", "").startswith(scope)]
+    return items
+
+
+def add_to_collection(name: str, value: Any) -> None:
+    get_default_graph().add_to_collection(name, value)
+
+
+def ConfigProto(**kwargs: Any) -> dict:  # noqa: N802  (TF1 class name)
+    """TF1 session config as the dict ``Session(config=...)`` reads.
+
+    ``device_count={"GPU": 0}`` means CPU; ``device="reference"`` (a graphengine key) picks the
+    NumPy executor. Other TF1 fields (``log_device_placement``, ``allow_soft_placement``,
+    thread counts, ``gpu_options``) are accepted and ignored.
+
+    >>> import graphengine.compat.v1 as tf
+    >>> tf.ConfigProto(device_count={"GPU": 0}, allow_soft_placement=True)
+    {'device': 'cpu'}
+    """
+    cfg = {k: kwargs[k] for k in ("device", "jit", "debug_numerics") if k in kwargs}
+    if "device" not in cfg and kwargs.get("device_count", {}).get("GPU", None) == 0:
+        cfg["device"] = "cpu"
+    return cfg
+
+
+def GPUOptions(**_: Any) -> dict:  # noqa: N802
+    """Accepted and ignored (TF1 compatibility)."""
+    return {}
+
+
+# ----- tensors from values -----------------------------------------------------------------
+constant, placeholder, placeholder_with_default = _ge.constant, _ge.placeholder, _ge.placeholder_with_default
+zeros, ones, fill = _ge.zeros, _ge.ones, _ge.fill
+convert_to_tensor = _ge.convert_to_tensor
+random_normal, truncated_normal, random_uniform = _ge.random_normal, _ge.truncated_normal, _ge.random_uniform
+
+
+def zeros_like(x: Any, dtype: Any = None, name: str | None = None) -> Any:
+    """Zeros of ``x``'s shape (TF1)."""
+    x = _ge.as_tensor(x)
+    dt = dtype or x.dtype
+    if x.shape is not None and None not in x.shape:
+        return _ge.zeros(x.shape, dt, name=name or "zeros_like")
+    return _ge.cast(_ew.multiply(_ge.stop_gradient(x), 0), dt)
+
+
+def ones_like(x: Any, dtype: Any = None, name: str | None = None) -> Any:
+    """Ones of ``x``'s shape (TF1)."""
+    return _ew.add(zeros_like(x, dtype), 1, name=name)
+
+
+# ----- math by TF1 names -------------------------------------------------------------------
+add, subtract, multiply, divide = _ge.add, _ge.subtract, _ge.multiply, _ge.divide
+div = truediv = divide
+mul, sub = multiply, subtract  # pre-1.0 spellings still found in tutorials
+pow, exp, log, log1p = _ge.pow, _ge.exp, _ge.log, _ge.log1p  # noqa: A001
+sqrt, rsqrt, square, abs, sign = _ge.sqrt, _ge.rsqrt, _ge.square, _ge.abs, _ge.sign  # noqa: A001
+negative, neg = _ge.negative, _ge.negative
+maximum, minimum, squared_difference = _ge.maximum, _ge.minimum, _ge.squared_difference
+sigmoid, tanh = _ge.sigmoid, _ge.tanh
+matmul = _ge.matmul
+equal, not_equal, less, less_equal = _ge.equal, _ge.not_equal, _ge.less, _ge.less_equal
+greater, greater_equal = _ge.greater, _ge.greater_equal
+logical_and, logical_or, logical_not = _ge.logical_and, _ge.logical_or, _ge.logical_not
+cast, to_float = _ge.cast, _ge.to_float
+where = _ge.where
+reshape, transpose, concat, stack = _ge.reshape, _ge.transpose, _ge.concat, _ge.stack
+expand_dims, squeeze, one_hot = _ge.expand_dims, _ge.squeeze, _ge.one_hot
+identity, stop_gradient = _ge.identity, _ge.stop_gradient
+
+
+def to_int32(x: Any, name: str | None = None) -> Any:
+    return _ge.cast(x, int32, name)
+
+
+def to_int64(x: Any, name: str | None = None) -> Any:
+    return _ge.cast(x, int64, name)
+
+
+def to_double(x: Any, name: str | None = None) -> Any:
+    return _ge.cast(x, float64, name)
+
+
+def add_n(inputs: list, name: str | None = None) -> Any:
+    """Sum of a list of tensors (TF1 ``add_n``)."""
+    if not inputs:
+        raise ValueError("add_n needs at least one input")
+    total = _ge.as_tensor(inputs[0])
+    for t in inputs[1:]:
+        total = _ew.add(total, t)
+    return total if name is None else _ge.identity(total, name=name)
+
+
+def _axis(axis: Any, reduction_indices: Any, fn: str) -> Any:
+    if axis is not None and reduction_indices is not None:
+        raise ValueError(f"tf.{fn}: pass axis or reduction_indices, not both")
+    return axis if axis is not None else reduction_indices
+
+
+def _tf1_reduce(native: Any, tf_name: str) -> Any:
+    def reduce(input_tensor: Any, axis: Any = None, keepdims: bool | None = None, name: str | None = None,
+               reduction_indices: Any = None, keep_dims: bool | None = None) -> Any:
+        keep = builtins.bool(keepdims if keepdims is not None else keep_dims)
+        return native(input_tensor, _axis(axis, reduction_indices, tf_name), keep, name)
+    reduce.__name__ = reduce.__qualname__ = tf_name
+    reduce.__doc__ = (f"TF1 ``tf.{tf_name}``: accepts ``reduction_indices`` and ``keep_dims`` too.\n\n"
+                      f"{native.__doc__ or ''}")
+    return reduce
+
+
+reduce_sum = _tf1_reduce(_red.reduce_sum, "reduce_sum")
+reduce_mean = _tf1_reduce(_red.reduce_mean, "reduce_mean")
+reduce_max = _tf1_reduce(_red.reduce_max, "reduce_max")
+reduce_min = _tf1_reduce(_red.reduce_min, "reduce_min")
+
+
+def argmax(input: Any, axis: Any = None, name: str | None = None, dimension: Any = None,  # noqa: A002
+           output_type: Any = int64) -> Any:
+    """Index of the largest value along ``axis`` (TF1 default axis 0; ``dimension`` alias)."""
+    ax = _axis(axis, dimension, "argmax")
+    return _ge.argmax(input, 0 if ax is None else ax, output_type, name)
+
+
+def argmin(input: Any, axis: Any = None, name: str | None = None, dimension: Any = None,  # noqa: A002
+           output_type: Any = int64) -> Any:
+    """Index of the smallest value along ``axis`` (TF1 default axis 0; ``dimension`` alias)."""
+    ax = _axis(axis, dimension, "argmin")
+    return _ge.argmin(input, 0 if ax is None else ax, output_type, name)
+
+
+# ----- initializers ------------------------------------------------------------------------
+zeros_initializer, ones_initializer, constant_initializer = _init.Zeros, _init.Ones, _init.Constant
+random_normal_initializer = _init.RandomNormal
+truncated_normal_initializer = _init.TruncatedNormal
+random_uniform_initializer = _init.RandomUniform
+variance_scaling_initializer = _init.VarianceScaling
+
+
+def glorot_uniform_initializer(seed: int | None = None, dtype: Any = float32) -> Any:
+    return _init.glorot_uniform(seed)
+
+
+def glorot_normal_initializer(seed: int | None = None, dtype: Any = float32) -> Any:
+    return _init.glorot_normal(seed)
+
+
+def xavier_initializer(uniform: bool = True, seed: int | None = None, dtype: Any = float32) -> Any:
+    """``tf.contrib.layers.xavier_initializer``: Glorot uniform (or truncated normal)."""
+    return _init.glorot_uniform(seed) if uniform else _init.glorot_normal(seed)
+
+
+def _contrib_variance_scaling(factor: float = 2.0, mode: str = "FAN_IN", uniform: bool = False,
+                              seed: int | None = None, dtype: Any = float32) -> Any:
+    """``tf.contrib.layers.variance_scaling_initializer`` (He initialization by default)."""
+    return _init.VarianceScaling(factor, mode.lower(), "uniform" if uniform else "truncated_normal", seed)
+
+
+# ----- variables and scopes ----------------------------------------------------------------
+get_variable = _ge.get_variable
+
+
+class VariableScope:
+    """What ``with tf.variable_scope(...) as scope`` binds: ``name``, ``reuse``, ``reuse_variables()``."""
+
+    def __init__(self, name: str, graph: Any) -> None:
+        self.name = name
+        self._graph = graph
+
+    @property
+    def original_name_scope(self) -> str:
+        return self.name + "/" if self.name else ""
+
+    @property
+    def reuse(self) -> Any:
+        st = _scopes(self._graph).stack
+        return next((r for n, r, _ in reversed(st) if n == self.name), None)
+
+    def reuse_variables(self) -> None:
+        """From now on, ``get_variable`` in this scope fetches existing variables (TF1)."""
+        st = _scopes(self._graph).stack
+        for i in range(len(st) - 1, -1, -1):
+            if st[i][0] == self.name:
+                st[i] = (st[i][0], True, st[i][2])
+                return
+        raise ValueError(f"reuse_variables(): scope {self.name!r} is not active")
+
+    def __repr__(self) -> str:
+        return f"<VariableScope {self.name!r} reuse={self.reuse}>"
+
+
+@contextlib.contextmanager
+def variable_scope(name_or_scope: Any = None, default_name: str | None = None, values: Any = None,
+                   initializer: Any = None, reuse: Any = None, **_: Any) -> Iterator[VariableScope]:
+    """TF1 ``variable_scope``: prefixes ``get_variable`` names; ``reuse=True``/``AUTO_REUSE`` shares.
+
+    >>> import graphengine.compat.v1 as tf
+    >>> with tf.variable_scope("enc") as scope:
+    ...     w = tf.get_variable("w", [2, 2])
+    ...     scope.reuse_variables()
+    ...     tf.get_variable("w", [2, 2]) is w
+    True
+    """
+    if isinstance(name_or_scope, VariableScope):
+        name_or_scope = name_or_scope.name.rpartition("/")[2]
+    if name_or_scope is None and default_name is not None:
+        name_or_scope = _unique_layer_name(default_name)
+    with _ge.variable_scope(name_or_scope, reuse=reuse, initializer=initializer) as full:
+        yield VariableScope(full, get_default_graph())
+
+
+def get_variable_scope() -> VariableScope:
+    """The innermost active variable scope ("" at the top level)."""
+    st = _scopes(get_default_graph()).stack
+    return VariableScope(st[-1][0] if st else "", get_default_graph())
+
+
+def _unique_layer_name(base: str) -> str:
+    """TF1 layer naming: dense, dense_1, ... unique within the current variable scope."""
+    graph = get_default_graph()
+    counts: dict = graph.collections.setdefault("_compat_layer_names", {})
+    st = _scopes(graph).stack
+    key = (st[-1][0] if st else "", base)
+    n = counts.get(key, 0)
+    counts[key] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+# ----- layers ------------------------------------------------------------------------------
+def dense(inputs: Any, units: int, activation: Any = None, use_bias: bool = True,
+          kernel_initializer: Any = None, bias_initializer: Any = None,
+          kernel_regularizer: Any = None, bias_regularizer: Any = None, trainable: bool = True,
+          name: str | None = None, reuse: Any = None) -> Any:
+    """``tf.layers.dense``: ``activation(inputs @ kernel + bias)`` with variables ``<name>/kernel``
+    and ``<name>/bias`` (default names dense, dense_1, ...; Glorot-uniform kernel, zero bias).
+
+    >>> import graphengine.compat.v1 as tf
+    >>> x = tf.placeholder(tf.float32, [None, 3])
+    >>> tf.layers.dense(x, 4, activation=tf.nn.relu).shape
+    (None, 4)
+    """
+    inputs = _ge.as_tensor(inputs)
+    if inputs.shape is None or inputs.shape[-1] is None:
+        raise ValueError(f"tf.layers.dense: the last dimension of {inputs.name} must be known, "
+                         f"got shape {inputs.shape}")
+    if inputs.ndim != 2:
+        raise UnsupportedTF1Error(f"tf.layers.dense on rank-{inputs.ndim} inputs is not supported by "
+                                  "graphengine.compat.v1; reshape to (batch, features) first")
+    with variable_scope(name or _unique_layer_name("dense"), reuse=reuse):
+        kernel = _ge.get_variable("kernel", [inputs.shape[-1], units], dtype=inputs.dtype,
+                                  initializer=kernel_initializer, regularizer=kernel_regularizer,
+                                  trainable=trainable)
+        out = _ge.matmul(inputs, kernel)
+        if use_bias:
+            bias = _ge.get_variable("bias", [units], dtype=inputs.dtype,
+                                    initializer=bias_initializer or _init.Zeros(),
+                                    regularizer=bias_regularizer, trainable=trainable)
+            out = _nn_ops.bias_add(out, bias)
+        return activation(out) if activation is not None else out
+
+
+def _fully_connected(inputs: Any, num_outputs: int, activation_fn: Any = _ge.relu,
+                     weights_initializer: Any = None, weights_regularizer: Any = None,
+                     biases_initializer: Any = _init.Zeros, biases_regularizer: Any = None,
+                     reuse: Any = None, trainable: bool = True, scope: str | None = None,
+                     **_: Any) -> Any:
+    """``tf.contrib.layers.fully_connected``: dense with ReLU by default, scope "fully_connected"."""
+    bias_init = biases_initializer() if isinstance(biases_initializer, type) else biases_initializer
+    return dense(inputs, num_outputs, activation_fn, use_bias=biases_initializer is not None,
+                 kernel_initializer=weights_initializer, bias_initializer=bias_init,
+                 kernel_regularizer=weights_regularizer, bias_regularizer=biases_regularizer,
+                 trainable=trainable, name=scope or _unique_layer_name("fully_connected"), reuse=reuse)
+
+
+def _flatten(inputs: Any, scope: str | None = None, **_: Any) -> Any:
+    """``tf.layers.flatten`` / ``tf.contrib.layers.flatten``: (batch, ...) -> (batch, prod(...))."""
+    inputs = _ge.as_tensor(inputs)
+    if inputs.shape is None or None in inputs.shape[1:]:
+        raise ValueError(f"flatten needs known non-batch dimensions, got {inputs.shape}")
+    n = 1
+    for d in inputs.shape[1:]:
+        n *= d
+    return _ge.reshape(inputs, [-1, n])
+
+
+def _layers_dropout(inputs: Any, rate: float = 0.5, noise_shape: Any = None, seed: int | None = None,
+                    training: Any = False, name: str | None = None) -> Any:
+    """``tf.layers.dropout``: note TF1's default ``training=False`` (identity unless training)."""
+    return _nn_ops.dropout(inputs, rate=rate, training=training, seed=seed, name=name)
+
+
+# ----- nn ----------------------------------------------------------------------------------
+def _softmax(logits: Any, axis: Any = None, name: str | None = None, dim: Any = None) -> Any:
+    """``tf.nn.softmax``, accepting TF1's ``dim`` alias for ``axis``."""
+    ax = _axis(axis, dim, "nn.softmax")
+    return _nn_ops.softmax(logits, -1 if ax is None else ax, name)
+
+
+def _log_softmax(logits: Any, axis: Any = None, name: str | None = None, dim: Any = None) -> Any:
+    ax = _axis(axis, dim, "nn.log_softmax")
+    return _nn_ops.log_softmax(logits, -1 if ax is None else ax, name)
+
+
+def _nn_dropout(x: Any, keep_prob: Any = None, noise_shape: Any = None, seed: int | None = None,
+                name: str | None = None, rate: Any = None) -> Any:
+    """``tf.nn.dropout(x, keep_prob)`` (TF1) or ``rate=`` (TF1.13+)."""
+    if noise_shape is not None:
+        raise UnsupportedTF1Error("tf.nn.dropout(noise_shape=...) is not supported by graphengine.compat.v1")
+    return _nn_ops.dropout(x, keep_prob=keep_prob, rate=rate, seed=seed, name=name)
+
+
+def _xw_plus_b(x: Any, weights: Any, biases: Any, name: str | None = None) -> Any:
+    """matmul(x, weights) + biases (TF1 ``tf.nn.xw_plus_b``)."""
+    return _nn_ops.bias_add(_ge.matmul(x, weights), biases, name=name)
+
+
+def _log_loss(labels: Any, predictions: Any, weights: Any = 1.0, epsilon: float = 1e-7,
+              scope: str | None = None) -> Any:
+    """``tf.losses.log_loss``: mean of -y log(p + eps) - (1 - y) log(1 - p + eps)."""
+    p = _ge.as_tensor(predictions)
+    y = _ge.as_tensor(labels, p.dtype) if not isinstance(labels, _ge.Tensor) else labels
+    with _ge.name_scope(scope or "log_loss"):
+        per = _ew.negative(_ew.add(_ew.multiply(y, _ge.log(_ew.add(p, epsilon))),
+                                   _ew.multiply(_ew.subtract(1.0, y), _ge.log(_ew.add(_ew.subtract(1.0, p),
+                                                                                     epsilon)))))
+        return _red.reduce_mean(_ew.multiply(per, weights))
+
+
+nn = _Namespace(
+    "nn", "TF1 ``tf.nn``.",
+    relu=_ge.relu, relu6=_ge.nn.relu6, elu=_ge.elu, softplus=_ge.softplus, leaky_relu=_ge.leaky_relu,
+    sigmoid=_ge.sigmoid, tanh=_ge.tanh, softmax=_softmax, log_softmax=_log_softmax,
+    softmax_cross_entropy_with_logits=_ge.nn.softmax_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits_v2=_ge.nn.softmax_cross_entropy_with_logits_v2,
+    sparse_softmax_cross_entropy_with_logits=_ge.nn.sparse_softmax_cross_entropy_with_logits,
+    sigmoid_cross_entropy_with_logits=_ge.nn.sigmoid_cross_entropy_with_logits,
+    dropout=_nn_dropout, l2_loss=_ge.nn.l2_loss, bias_add=_ge.nn.bias_add, xw_plus_b=_xw_plus_b,
+)
+
+losses = _Namespace(
+    "losses", "TF1 ``tf.losses`` (each reduced to a scalar mean).",
+    mean_squared_error=_losses.mean_squared_error, absolute_difference=_losses.absolute_difference,
+    huber_loss=_losses.huber_loss, hinge_loss=_losses.hinge_loss,
+    sigmoid_cross_entropy=_losses.sigmoid_cross_entropy,
+    softmax_cross_entropy=_losses.softmax_cross_entropy,
+    sparse_softmax_cross_entropy=_losses.sparse_softmax_cross_entropy,
+    get_regularization_loss=_losses.get_regularization_loss, log_loss=_log_loss,
+)
+
+
+def _get_or_create_global_step(graph: Any = None) -> Any:
+    return _ge.train.get_global_step(graph) or _ge.train.create_global_step(graph)
+
+
+train = _Namespace(
+    "train", "TF1 ``tf.train``: optimizers, Saver, checkpoints, global step.",
+    Optimizer=_ge.train.Optimizer, GradientDescentOptimizer=_ge.train.GradientDescentOptimizer,
+    MomentumOptimizer=_ge.train.MomentumOptimizer, AdamOptimizer=_ge.train.AdamOptimizer,
+    RMSPropOptimizer=_ge.train.RMSPropOptimizer, AdagradOptimizer=_ge.train.AdagradOptimizer,
+    Saver=_ckpt.Saver, latest_checkpoint=_ckpt.latest_checkpoint,
+    create_global_step=_ge.train.create_global_step, get_global_step=_ge.train.get_global_step,
+    get_or_create_global_step=_get_or_create_global_step,
+)
+
+_initializers = _Namespace(
+    "initializers", "TF1 ``tf.initializers``.",
+    zeros=_init.Zeros, ones=_init.Ones, constant=_init.Constant, random_normal=_init.RandomNormal,
+    truncated_normal=_init.TruncatedNormal, random_uniform=_init.RandomUniform,
+    variance_scaling=_init.VarianceScaling, glorot_uniform=glorot_uniform_initializer,
+    glorot_normal=glorot_normal_initializer, he_normal=_init.he_normal, he_uniform=_init.he_uniform,
+    lecun_normal=_init.lecun_normal, global_variables=global_variables_initializer,
+    variables=variables_initializer,
+)
+initializers = _initializers
+
+layers = _Namespace("layers", "TF1 ``tf.layers``: only ``dense``, ``flatten`` and ``dropout``.",
+                    dense=dense, flatten=_flatten, dropout=_layers_dropout)
+
+contrib = _Namespace(
+    "contrib", "TF1 ``tf.contrib``: only ``contrib.layers``' initializers, regularizers and layers.",
+    layers=_Namespace(
+        "contrib.layers", "TF1 ``tf.contrib.layers``.",
+        xavier_initializer=xavier_initializer, xavier_initializer_conv2d=xavier_initializer,
+        variance_scaling_initializer=_contrib_variance_scaling,
+        l1_regularizer=_reg.l1, l2_regularizer=_reg.l2, apply_regularization=_reg.apply_regularization,
+        fully_connected=_fully_connected, flatten=_flatten,
+    ),
+)
+
+math = _Namespace(
+    "math", "TF1.13+ ``tf.math`` aliases.",
+    add=add, subtract=subtract, multiply=multiply, divide=divide, truediv=truediv, pow=pow, exp=exp,
+    log=log, log1p=log1p, sqrt=sqrt, rsqrt=rsqrt, square=square, abs=abs, sign=sign, negative=negative,
+    maximum=maximum, minimum=minimum, squared_difference=squared_difference, sigmoid=sigmoid,
+    tanh=tanh, equal=equal, not_equal=not_equal, less=less, less_equal=less_equal, greater=greater,
+    greater_equal=greater_equal, logical_and=logical_and, logical_or=logical_or,
+    logical_not=logical_not, reduce_sum=reduce_sum, reduce_mean=reduce_mean, reduce_max=reduce_max,
+    reduce_min=reduce_min, argmax=argmax, argmin=argmin, add_n=add_n, softplus=_ge.softplus,
+)
+
+random = _Namespace("random", "TF1.13+ ``tf.random`` aliases.", normal=random_normal,
+                    truncated_normal=truncated_normal, uniform=random_uniform,
+                    set_random_seed=set_random_seed)
+
+_LOG_LEVELS = {"DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40, "FATAL": 50}
+logging = _Namespace("logging", "TF1 ``tf.logging``: levels and a no-op ``set_verbosity``.",
+                     set_verbosity=lambda level: None, **_LOG_LEVELS)
+
+
+def disable_v2_behavior() -> None:
+    """No-op: graphengine is always in TF1 graph mode (for ``tensorflow.compat.v1`` code)."""
+
+
+disable_eager_execution = disable_v2_behavior
+
+
+def executing_eagerly() -> bool:
+    return False
+
+
+__all__ = sorted(k for k, v in globals().items()
+                 if not k.startswith("_") and k not in {"annotations", "builtins", "contextlib", "types",
+                                                         "Any", "Iterator"})

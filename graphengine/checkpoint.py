@@ -70,7 +70,8 @@ def save_state(session: Any, path: str, var_list: Any = None) -> str:
     named = _named(session, var_list)
     if META_KEY in named:
         raise CheckpointError(f"a variable may not be called {META_KEY!r}")
-    arrays = {name: np.asarray(session.get_value(v)) for name, v in named.items()}
+    # reshape: a scalar set through the core's convert_feed can come back as shape (1,)
+    arrays = {name: np.asarray(session.get_value(v)).reshape(v.shape) for name, v in named.items()}
     meta = {"format": FORMAT, "version": FORMAT_VERSION,
             "variables": {n: {"dtype": a.dtype.str, "shape": list(a.shape)} for n, a in arrays.items()}}
     target = checkpoint_file(path)

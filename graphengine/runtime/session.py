@@ -128,6 +128,44 @@ class Session:
                     out.append(_host_copy(v))
         return pack(fetches, out, _is_leaf)
 
+    def make_callable(self, fetches: Any, feed_list: list | None = None) -> Any:
+        """A function ``f(*feed_values)`` that runs ``fetches`` with the least per-call work
+        (TF1 ``Session.make_callable``): the plan is chosen once; each call only converts
+        feeds whose dtype differs and checks their ranks.
+
+        >>> import graphengine as ge
+        >>> x = ge.placeholder(ge.float32, (None,))
+        >>> f = ge.Session().make_callable(ge.reduce_sum(x), [x])
+        >>> float(f([1.0, 2.0]))
+        3.0
+        """
+        feed_list = list(feed_list or [])
+        leaves = flatten(fetches, _is_leaf)
+        resolved = [self._resolve(x) for x in leaves]
+        ts = [t if isinstance(t, Tensor) else self.graph.get_tensor_by_name(t) for t in feed_list]
+        with self._lock:
+            program = compile_program([r for r in resolved if isinstance(r, Tensor)],
+                                      [r for r in resolved if isinstance(r, Operation)], ts)
+            exe = self.backend.compile(program, self.debug_numerics)
+        getters = [None if isinstance(r, Operation) else exe.program.resolve(r) for r in resolved]
+        dts = [t.dtype.np for t in ts]
+        single = not isinstance(fetches, list | tuple | dict)
+
+        def call(*values: Any) -> Any:
+            if len(values) != len(ts):
+                raise FeedError(f"expected {len(ts)} feed values ({[t.name for t in ts]}), got {len(values)}")
+            feeds = {}
+            for t, dt, v in zip(ts, dts, values):
+                if type(v) is not np.ndarray or v.dtype != dt or not v.flags.c_contiguous \
+                        or (t.shape is not None and v.ndim != len(t.shape)):
+                    v = convert_feed(t, v)
+                feeds[t] = v
+            with self._lock:
+                vals = self._execute(exe, feeds)
+                out = [None if g is None else _host_copy(vals[g]) for g in getters]
+            return out[0] if single else pack(fetches, out, _is_leaf)
+        return call
+
     def _execute(self, exe: Any, feeds: dict) -> dict:
         if not self.debug_numerics:
             return exe.run(feeds, self.state)
@@ -209,10 +247,8 @@ class InteractiveSession(Session):
 
 def _host_copy(v: Any) -> Any:
     if not isinstance(v, np.ndarray):
-        v = np.asarray(v.get() if hasattr(v, "get") else v)
-    elif not v.flags.owndata or not v.flags.writeable:
-        v = v.copy()  # never hand out variable buffers, reused step buffers or constants
-    return v
+        return np.asarray(v.get() if hasattr(v, "get") else v)
+    return v.copy()  # never hand out variable buffers, reused step buffers or constants
 
 
 def convert_feed(t: Tensor, value: Any, what: str = "placeholder") -> np.ndarray:

@@ -56,7 +56,7 @@ class StepBackend:
 
 
 class _Signature:
-    __slots__ = ("shapes", "S", "pools", "fallback")
+    __slots__ = ("shapes", "S", "pools", "fallback", "fetch_views")
 
 
 class StepExecutable:
@@ -71,6 +71,11 @@ class StepExecutable:
         self._feed_order = list(program.feeds)
         self._consts = {t: np.array(t.op.attrs["value"]).reshape(-1) if t.shape == ()
                         else np.array(t.op.attrs["value"]) for k, t in lay.args if k == "const"}
+        self._base = None
+        self._feed_pos = [(i, t) for i, (k, t) in enumerate(lay.args) if k == "placeholder"]
+        self._random_pos = [(i, t) for i, (k, t) in enumerate(lay.args)
+                            if k in ("random", "random_uniform_like")]
+        self._arg_pos = {t: i for i, (k, t) in enumerate(lay.args)}
         self._fetch_base = []
         for t in program.fetches:
             b = t
@@ -129,6 +134,13 @@ class StepExecutable:
             sizes[sl] = max(sizes[sl], int(np.prod(shapes[t])))
         sig.S = S
         sig.pools = [np.empty(n, dt) for n, dt in zip(sizes, lay.slot_dtype)]
+        sig.fetch_views = []
+        for t, b in self._fetch_base:
+            view = None
+            if b in lay.slot:
+                n = int(np.prod(shapes[b]))
+                view = sig.pools[lay.slot[b]][:n].reshape(shapes[t])
+            sig.fetch_views.append((t, b, view))
         return sig
 
     def run(self, feeds: dict, state) -> dict:
@@ -140,39 +152,46 @@ class StepExecutable:
             if self._fallback is None:
                 self._fallback = OpExecutor(self.program, _cpu_kernel)
             return self._fallback.run(feeds, state)
-        args = []
+        base = self._base_args(state)
+        args = list(base)
+        for i, t in self._feed_pos:
+            a = feeds[t]
+            args[i] = a.reshape(1) if a.ndim == 0 else a
+        for i, t in self._random_pos:
+            if t.op.type == "random":
+                a = sample(t.op.attrs, state.rng(t.op), t.op.attrs["shape"])
+            else:
+                a = state.rng(t.op).random(sig.shapes[t]).astype(t.dtype.np)
+            args[i] = a.reshape(1) if a.ndim == 0 else a
+        code = self.fn(*args, sig.S, *sig.pools)
+        if code:
+            self._raise(code - 1, feeds, state)
+        out = {}
+        for t, b, view in sig.fetch_views:
+            out[t] = view if view is not None else args[self._arg_pos[b]].reshape(sig.shapes[t])
+        return out
+
+    def _base_args(self, state) -> list:
+        """Arguments that stay put between steps (variables, constants), rebuilt only when a
+        variable buffer is replaced."""
+        cached = self._base
+        if cached is not None and cached[0] is state and cached[1] == state.version:
+            return cached[2]
+        args: list = []
         for kind, t in self.lay.args:
-            if kind == "placeholder":
-                a = feeds[t]
-            elif kind == "variable":
+            a = None
+            if kind == "variable":
                 a = state.read(t.op)
             elif kind == "const":
                 a = self._consts[t]
-                args.append(a)
-                continue
             elif kind == "target":
                 a = state.vars.get(t.op)
                 if a is None:
                     state.write(t.op, np.zeros(t.shape, t.dtype.np))
                     a = state.vars[t.op]
-            elif kind == "random":
-                a = sample(t.op.attrs, state.rng(t.op), t.op.attrs["shape"])
-            else:  # random_uniform_like
-                a = state.rng(t.op).random(sig.shapes[t]).astype(t.dtype.np)
-            args.append(a.reshape(1) if a.ndim == 0 else a)
-        code = self.fn(*args, sig.S, *sig.pools)
-        if code:
-            self._raise(code - 1, feeds, state)
-        return {t: self._value(t, b, args, sig) for t, b in self._fetch_base}
-
-    def _value(self, t: Tensor, base: Tensor, args: list, sig) -> np.ndarray:
-        lay = self.lay
-        if base in lay.slot:
-            n = int(np.prod(sig.shapes[base]))
-            arr = sig.pools[lay.slot[base]][:n]
-        else:
-            arr = next(a for (_, at), a in zip(lay.args, args) if at is base)
-        return arr.reshape(sig.shapes[t])
+            args.append(a.reshape(1) if a is not None and a.ndim == 0 else a)
+        self._base = (state, state.version, args)
+        return args
 
     def _raise(self, step_no: int, feeds: dict, state) -> None:
         """Re-run op by op to get the failing op's exact error (state is untouched: the

@@ -16,9 +16,15 @@ from .ops.source import as_tensor
 
 
 def _weighted_mean(per_example: Tensor, weights: Any) -> Tensor:
+    """TF1's default reduction (SUM_BY_NONZERO_WEIGHTS): sum(w * loss) / count of nonzero weights."""
     if isinstance(weights, int | float) and weights == 1:
         return reduce_mean(per_example)
-    return reduce_mean(ew.multiply(per_example, weights))
+    from .ops.shape import broadcast_like
+    weighted = ew.multiply(per_example, weights)
+    w = as_tensor(weights, per_example.dtype) if not isinstance(weights, Tensor) else weights
+    present = broadcast_like(ew.cast(ew.not_equal(w, 0), per_example.dtype), weighted)
+    # all weights zero: the sum is zero too, and the loss is 0 as in TF1
+    return ew.divide(reduce_sum(weighted), ew.maximum(reduce_sum(present), 1))
 
 
 def _pair(labels: Any, predictions: Any) -> tuple[Tensor, Tensor]:

@@ -262,3 +262,9 @@ def test_v2_compat_shims_are_harmless():
     tf.logging.set_verbosity(tf.logging.INFO)
     assert tf.executing_eagerly() is False
     assert tf.local_variables_initializer().type in ("no_op", "group", "noop")
+
+
+def test_tool_probes_are_attribute_errors():
+    for name in ("pytest_plugins", "setup_module", "pytestmark"):
+        assert not hasattr(tf, name)
+        assert not hasattr(tf.nn, name)

@@ -7,8 +7,9 @@ API (graphengine's own names already follow TF1); this module adds TF1's argumen
 
 A TF1 symbol that graphengine does not support raises ``NotImplementedError`` naming it
 (``tf.nn.conv2d is not supported by graphengine.compat.v1 ...``), on this module and on each
-sub-namespace, never an ``AttributeError``. (Names starting with an underscore still raise
-``AttributeError``, so ``copy``, ``pickle`` and ``hasattr(tf, "__path__")`` behave.)
+sub-namespace, never an ``AttributeError``. (Names starting with an underscore, and the few that
+pytest/unittest probe on modules, still raise ``AttributeError``, so ``copy``, ``pickle``,
+``hasattr(tf, "__path__")`` and test collectors behave.)
 
 >>> import graphengine.compat.v1 as tf
 >>> a = tf.placeholder("float", [None, 2])
@@ -56,6 +57,15 @@ _HINTS = {
 }
 
 
+# Names that tools (pytest, unittest, doctest) probe on modules expecting AttributeError.
+_TOOL_PROBES = {"pytestmark", "setup_module", "teardown_module", "setUpModule", "tearDownModule",
+                "setup", "teardown", "load_tests"}
+
+
+def _is_probe(name: str) -> bool:
+    return name.startswith("_") or name.startswith("pytest_") or name in _TOOL_PROBES
+
+
 class UnsupportedTF1Error(NotImplementedError):
     """A TF1 symbol that graphengine.compat.v1 does not provide."""
 
@@ -76,7 +86,7 @@ class _Namespace(types.ModuleType):
         self.__dict__.update(members)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        if _is_probe(name):
             raise AttributeError(name)
         raise _unsupported(f"{self._tf_path}.{name}")
 
@@ -88,7 +98,7 @@ class _Namespace(types.ModuleType):
 
 
 def __getattr__(name: str) -> Any:  # module-level: unknown tf.X
-    if name.startswith("_"):
+    if _is_probe(name):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     raise _unsupported(name)
 
@@ -400,7 +410,7 @@ def _unique_layer_name(base: str) -> str:
 
 
 # ----- layers ------------------------------------------------------------------------------
-def dense(inputs: Any, units: int, activation: Any = None, use_bias: bool = True,
+def _dense(inputs: Any, units: int, activation: Any = None, use_bias: bool = True,
           kernel_initializer: Any = None, bias_initializer: Any = None,
           kernel_regularizer: Any = None, bias_regularizer: Any = None, trainable: bool = True,
           name: str | None = None, reuse: Any = None) -> Any:
@@ -439,7 +449,7 @@ def _fully_connected(inputs: Any, num_outputs: int, activation_fn: Any = _ge.rel
                      **_: Any) -> Any:
     """``tf.contrib.layers.fully_connected``: dense with ReLU by default, scope "fully_connected"."""
     bias_init = biases_initializer() if isinstance(biases_initializer, type) else biases_initializer
-    return dense(inputs, num_outputs, activation_fn, use_bias=biases_initializer is not None,
+    return _dense(inputs, num_outputs, activation_fn, use_bias=biases_initializer is not None,
                  kernel_initializer=weights_initializer, bias_initializer=bias_init,
                  kernel_regularizer=weights_regularizer, bias_regularizer=biases_regularizer,
                  trainable=trainable, name=scope or _unique_layer_name("fully_connected"), reuse=reuse)
@@ -547,7 +557,7 @@ _initializers = _Namespace(
 initializers = _initializers
 
 layers = _Namespace("layers", "TF1 ``tf.layers``: only ``dense``, ``flatten`` and ``dropout``.",
-                    dense=dense, flatten=_flatten, dropout=_layers_dropout)
+                    dense=_dense, flatten=_flatten, dropout=_layers_dropout)
 
 contrib = _Namespace(
     "contrib", "TF1 ``tf.contrib``: only ``contrib.layers``' initializers, regularizers and layers.",

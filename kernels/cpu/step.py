@@ -30,7 +30,8 @@ KERNEL_HASH = hashlib.sha1(b"".join(
     for f in sorted(os.listdir(_HERE)) if f.endswith(".py") and f != "step.py")).hexdigest()[:12]
 
 COMPILE_COUNT = [0]  # generated step functions built in this process (tests assert on it)
-_FALLBACK = object()
+_HOT_KINDS = {"matmul", "reduce", "nn"}
+_HOT_UPDATES = {"apply_gradient_descent", "apply_momentum", "apply_rms_prop", "apply_adam", "apply_adagrad"}
 
 
 def _cpu_kernel(op: str):
@@ -43,6 +44,11 @@ class StepBackend:
     def compile(self, program, debug_numerics: bool):
         if debug_numerics:  # checking every op's output needs op-by-op execution
             return OpExecutor(program, _cpu_kernel, debug_numerics=True)
+        if not any(OPS[op.type].kind in _HOT_KINDS or op.type in _HOT_UPDATES for op in program.ops):
+            # initializers and other cheap plans: compiling a step would cost more than it saves
+            exe = OpExecutor(program, _cpu_kernel)
+            exe.why_not_compiled = "no compute-heavy op (matmul, reduction, softmax, optimizer update)"
+            return exe
         fused = fuse(program)
         try:
             src, lay = generate(fused, KERNEL_HASH)

@@ -25,7 +25,7 @@ from numba import cuda
 SIMULATOR = bool(_nb_config.ENABLE_CUDASIM)
 # The simulator runs every thread as a Python thread: small blocks keep tests fast. Real devices
 # get the usual 256-thread blocks. Both are compile-time constants of the kernels.
-TPB = 32 if SIMULATOR else 256
+TPB = 8 if SIMULATOR else 256
 TILE = 4 if SIMULATOR else 16          # GEMM tile edge (TILE*TILE threads per block)
 MAX_BLOCKS = 64 if SIMULATOR else 8192  # kernels use grid-stride loops beyond this
 

@@ -22,36 +22,10 @@ from .elementwise import flat
 TPB = device.TPB
 
 
-@cuda.jit(device=True)
-def block_max(buf, tid, v):
-    """Max of ``v`` over the block's threads (every thread gets it)."""
-    buf[tid] = v
-    cuda.syncthreads()
-    s = TPB // 2
-    while s > 0:
-        if tid < s and buf[tid + s] > buf[tid]:
-            buf[tid] = buf[tid + s]
-        cuda.syncthreads()
-        s //= 2
-    r = buf[0]
-    cuda.syncthreads()
-    return r
-
-
-@cuda.jit(device=True)
-def block_sum(buf, tid, v):
-    """Sum of ``v`` over the block's threads (every thread gets it)."""
-    buf[tid] = v
-    cuda.syncthreads()
-    s = TPB // 2
-    while s > 0:
-        if tid < s:
-            buf[tid] += buf[tid + s]
-        cuda.syncthreads()
-        s //= 2
-    r = buf[0]
-    cuda.syncthreads()
-    return r
+# The block-wide max and sum are written out inline in each kernel: a call to a
+# ``cuda.jit(device=True)`` function makes ``compile_ptx`` ask the driver for the current device,
+# so kernels that call one cannot be compiled to PTX on a machine without a GPU. Each tree:
+# buf[tid] = v; halve the active threads until buf[0] holds the result; everyone reads it.
 
 
 @cache
@@ -68,18 +42,36 @@ def softmax_kernel(dtype: Any, log: bool) -> Any:
             m = x[base]
             for k in range(tid, C, TPB):
                 m = x[base + k] if x[base + k] > m else m
-            m = block_max(buf, tid, m)
-            s = zero
+            buf[tid] = m
+            cuda.syncthreads()
+            s = TPB // 2
+            while s > 0:
+                if tid < s and buf[tid + s] > buf[tid]:
+                    buf[tid] = buf[tid + s]
+                cuda.syncthreads()
+                s //= 2
+            m = buf[0]
+            cuda.syncthreads()
+            total = zero
             for k in range(tid, C, TPB):
-                s += math.exp(x[base + k] - m)
-            s = block_sum(buf, tid, s)
+                total += math.exp(x[base + k] - m)
+            buf[tid] = total
+            cuda.syncthreads()
+            s = TPB // 2
+            while s > 0:
+                if tid < s:
+                    buf[tid] += buf[tid + s]
+                cuda.syncthreads()
+                s //= 2
+            total = buf[0]
+            cuda.syncthreads()
             if log:
-                lse = math.log(s)
+                lse = math.log(total)
                 for k in range(tid, C, TPB):
                     y[base + k] = x[base + k] - m - lse
             else:
                 for k in range(tid, C, TPB):
-                    y[base + k] = math.exp(x[base + k] - m) / s
+                    y[base + k] = math.exp(x[base + k] - m) / total
             r += cuda.gridDim.x
     return cuda.jit(softmax_rows)
 
@@ -105,15 +97,33 @@ def xent_kernel(dtype: Any, sparse: bool) -> Any:
             m = x[base]
             for k in range(tid, C, TPB):
                 m = x[base + k] if x[base + k] > m else m
-            m = block_max(buf, tid, m)
-            s = zero
+            buf[tid] = m
+            cuda.syncthreads()
+            s = TPB // 2
+            while s > 0:
+                if tid < s and buf[tid + s] > buf[tid]:
+                    buf[tid] = buf[tid + s]
+                cuda.syncthreads()
+                s //= 2
+            m = buf[0]
+            cuda.syncthreads()
+            total = zero
             for k in range(tid, C, TPB):
-                s += math.exp(x[base + k] - m)
-            s = block_sum(buf, tid, s)
-            lse = math.log(s) + m
+                total += math.exp(x[base + k] - m)
+            buf[tid] = total
+            cuda.syncthreads()
+            s = TPB // 2
+            while s > 0:
+                if tid < s:
+                    buf[tid] += buf[tid + s]
+                cuda.syncthreads()
+                s //= 2
+            total = buf[0]
+            cuda.syncthreads()
+            lse = math.log(total) + m
             part = zero
             for k in range(tid, C, TPB):
-                p = math.exp(x[base + k] - m) / s
+                p = math.exp(x[base + k] - m) / total
                 if sparse:
                     back[base + k] = p - one if labels[r] == k else p
                 else:
@@ -124,7 +134,16 @@ def xent_kernel(dtype: Any, sparse: bool) -> Any:
                     lab = labels[r]
                     loss[r] = lse - x[base + lab] if 0 <= lab < C else nan
             else:
-                part = block_sum(buf, tid, part)
+                buf[tid] = part
+                cuda.syncthreads()
+                s = TPB // 2
+                while s > 0:
+                    if tid < s:
+                        buf[tid] += buf[tid + s]
+                    cuda.syncthreads()
+                    s //= 2
+                part = buf[0]
+                cuda.syncthreads()
                 if tid == 0:
                     loss[r] = part
             r += cuda.gridDim.x

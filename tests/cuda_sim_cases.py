@@ -234,8 +234,28 @@ def test_bias_relu_fused_in_one_kernel_matches():
     xs = np.random.default_rng(7).standard_normal((5, 4)).astype(np.float32)
     with ge.Session(device="gpu") as s:
         got = s.run(y, {x: xs})
+        (exe,) = s._plans.values()
+        names = [getattr(k, "__name__", "") for _, k, _, _ in exe.steps]
+        assert "add_relu_cuda" in names and "add" not in [op.type for op, *_ in exe.steps], names
     want = np.maximum(xs @ w.op.attrs["value"] + b.op.attrs["value"], 0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_sigmoid_training_fuses_bias_add_and_matches_reference():
+    runs = {}
+    for dev in ("reference", "gpu"):
+        ge.reset_default_graph()
+        x = ge.placeholder(ge.float32, (None, 3))
+        w = ge.Variable(np.linspace(-1, 1, 6, dtype=np.float32).reshape(3, 2))
+        b = ge.Variable(np.array([0.1, -0.2], np.float32))
+        loss = ge.reduce_sum(ge.square(ge.sigmoid(ge.matmul(x, w) + b)))
+        grads = ge.gradients(loss, [w, b])
+        with ge.Session(device=dev) as s:
+            s.run(ge.global_variables_initializer())
+            runs[dev] = s.run([loss, grads], {x: np.arange(6, dtype=np.float32).reshape(2, 3) / 6})
+    np.testing.assert_allclose(runs["gpu"][0], runs["reference"][0], rtol=1e-5)
+    for a, b in zip(runs["gpu"][1], runs["reference"][1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
 def test_missing_placeholder_names_the_op_on_gpu():

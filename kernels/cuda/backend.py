@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -115,9 +116,17 @@ class CudaExecutable:
         self.program = program
         self.arrays = arrays
         self.debug_numerics = debug_numerics
-        self.steps: list[tuple[Operation, Callable | None, bool]] = [
-            (op, None if op.type in HOST_OPS else get_kernel(op.type), OPS[op.type].kind == "update")
-            for op in program.ops]
+        fused = fuse_into_activations(program)
+        self.steps: list[tuple[Operation, Callable | None, bool, tuple]] = []
+        for op in program.ops:
+            if op in fused.absorbed:
+                continue
+            if op in fused.kernels:
+                kern, inputs = fused.kernels[op]
+            else:
+                kern = None if op.type in HOST_OPS else get_kernel(op.type)
+                inputs = op.inputs
+            self.steps.append((op, kern, OPS[op.type].kind == "update", tuple(inputs)))
         self._consts: dict[Operation, Any] = {}
 
     # -- pieces shared with the captured executable --------------------------------------
@@ -125,15 +134,16 @@ class CudaExecutable:
         return {t: self.arrays.upload(np.asarray(v)) for t, v in feeds.items()}
 
     def run_steps(self, vals: dict, state: Any, steps: list | None = None) -> dict:
-        for op, kern, update in self.steps if steps is None else steps:
+        for op, kern, update, inputs in self.steps if steps is None else steps:
             if op.outputs and all(t in vals for t in op.outputs):
                 continue  # fed
-            ins = [vals[t] for t in op.inputs]
+            ins = [vals[t] for t in inputs]
             try:
                 if kern is None:
                     outs = self._source(op, ins, state)
                 else:
-                    OpExecutor._check(op, ins)
+                    if inputs is op.inputs:
+                        OpExecutor._check(op, ins)
                     outs = kern(op.attrs, *ins)
                     if not isinstance(outs, tuple):
                         outs = (outs,)
@@ -186,4 +196,35 @@ class CudaExecutable:
 
 def has_host_inputs(steps: list) -> bool:
     """Whether a step draws host random numbers (which a CUDA graph would freeze)."""
-    return any(op.type in ("random", "random_uniform_like") for op, _, _ in steps)
+    return any(step[0].type in ("random", "random_uniform_like") for step in steps)
+
+
+@dataclass
+class Fusion:
+    absorbed: set = field(default_factory=set)     # producer ops computed inside a consumer
+    kernels: dict = field(default_factory=dict)    # activation op -> (kernel, input tensors)
+
+
+def fuse_into_activations(program: Program) -> Fusion:
+    """Fold an elementwise producer (the bias add) into the unary activation that is its only
+    consumer: one kernel, one pass over memory, the intermediate never written. This covers
+    forward passes and activations whose gradient reads their output (sigmoid, tanh); relu's
+    gradient reads the pre-activation, so training graphs keep that add materialized."""
+    from .elementwise import ELEMENTWISE, fused_kernel
+    users: dict = {}
+    for op in program.ops:
+        for t in op.inputs:
+            users[t] = users.get(t, 0) + 1
+    fetched = {program.resolve(t) for t in program.fetches} | set(program.feeds)
+    out = Fusion()
+    for op in program.ops:
+        if op.type not in ELEMENTWISE or ELEMENTWISE[op.type][0] != 1 or op.type == "cast":
+            continue
+        t = op.inputs[0]
+        prod = t.op
+        if (prod.type in ELEMENTWISE and prod.type != "cast" and prod not in out.kernels
+                and users.get(t) == 1 and t not in fetched and prod in set(program.ops)
+                and not prod.control_inputs):
+            out.absorbed.add(prod)
+            out.kernels[op] = (fused_kernel(prod, op), prod.inputs)
+    return out

@@ -139,6 +139,21 @@ def elementwise_cuda(op_type: str, attrs: dict, *xs: Any) -> Any:
     return launch_map(op_expr(op_type, attrs), out, list(xs))
 
 
+def fused_kernel(producer: Any, activation: Any) -> Any:
+    """Kernel computing ``activation(producer(*producer_inputs))`` in one launch (the two ops'
+    templates rendered into one expression)."""
+    nin = ELEMENTWISE[producer.type][0]
+    inner = render(producer.type, [f"x{j}" for j in range(nin)], producer.attrs)
+    expr = render(activation.type, [inner], activation.attrs)
+    dtype = activation.outputs[0].dtype.np
+
+    def kern(attrs: dict, *xs: Any) -> Any:
+        shape = tuple(np.broadcast_shapes(*[tuple(x.shape) for x in xs]))
+        return launch_map(expr, device.current().empty(shape, dtype), list(xs))
+    kern.__name__ = f"{producer.type}_{activation.type}_cuda"
+    return kern
+
+
 def _register(op_type: str) -> None:
     @register_kernel(op_type, "cuda")
     def kern(attrs: dict, *xs: Any) -> Any:

@@ -1,0 +1,6 @@
+"""Benchmarks: graphengine vs PyTorch eager, JAX jit and hand-written NumPy on CPU.
+
+``python -m bench --quick`` (or ``graphengine-bench``) prints the comparison table;
+``pytest bench --benchmark-enable`` runs the pytest-benchmark suites. Nothing here is imported
+by graphengine, and torch/jax are optional.
+"""

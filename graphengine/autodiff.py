@@ -104,6 +104,46 @@ def gradients(ys: Any, xs: Any, grad_ys: Any = None, name: str = "gradients",
     return [_sum(grads.get(x)) if x.op in on_path and x not in stops else None for x in xs_list]
 
 
+def blocking_ops(ys: Any, xs: Any) -> list[tuple[Operation, str]]:
+    """Why no gradient flows from ``xs`` to ``ys``: the ops that cut every path, with a reason.
+
+    Walks forward from ``xs`` over the ops that lie on some path to ``ys`` and stops where a
+    gradient cannot pass: a non-differentiable op (argmax, equal, one_hot, ...), ``stop_gradient``,
+    or an integer/bool value (a cast to an integer dtype). Returns ``[]`` when some path carries
+    a gradient or when no path exists at all; the blockers nearest the ``xs`` come first.
+    """
+    ys = [_tensor(y) for y in _as_list(ys)]
+    xs_list = [_tensor(x) for x in _as_list(xs)]
+    on_path = set(_between(ys, xs_list, set()))
+    consumers: dict[Tensor, list[Operation]] = {}
+    for op in on_path:
+        for t in op.inputs:
+            consumers.setdefault(t, []).append(op)
+    blocked: dict[Operation, str] = {}
+    seen: set[Tensor] = set()
+    stack = [x for x in xs_list if x.op in on_path]
+    while stack:
+        t = stack.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        for op in consumers.get(t, []):
+            od = OPS[op.type]
+            if op.type == "stop_gradient":
+                blocked.setdefault(op, "stop_gradient blocks the gradient")
+            elif not od.differentiable:
+                blocked.setdefault(op, f"{op.type} is not differentiable")
+            elif not all(o.dtype.is_floating for o in op.outputs):
+                out = op.outputs[0].dtype.name
+                blocked.setdefault(op, f"its output is {out}: gradients flow through floating "
+                                       "point values only")
+            else:
+                stack.extend(o for o in op.outputs if o.op in on_path)
+    if any(y in seen for y in ys):
+        return []  # a path carries a gradient
+    return sorted(blocked.items(), key=lambda kv: kv[0]._id)
+
+
 def _sum(gs: list[Tensor] | None) -> Tensor | None:
     if not gs:
         return None

@@ -73,13 +73,51 @@ class OpExecutor:
                                "placeholder"):
                 kern = get_kernel(op.type)
             self.steps.append((op, kern))
+        self._pure_late = self._late_plan()
+
+    def _late_plan(self) -> bool:
+        """True when the ops after the first update only apply updates whose inputs exist
+        before any update runs: then checking their shapes up front is enough to keep a
+        failed run from writing anything. Otherwise the run snapshots what it overwrites."""
+        late = self.steps[self.program.n_phase1:]
+        made = {t for op, _ in late for t in op.outputs}
+        return all(OPS[op.type].kind in ("update", "control") and not any(t in made for t in op.inputs)
+                   for op, _ in late)
 
     def run(self, feeds: dict[Tensor, np.ndarray], state: State) -> dict[Tensor, Any]:
-        vals: dict[Tensor, Any] = dict(feeds)
-        for op, kern in self.steps:
+        saved: dict[Operation, np.ndarray] = {}
+        try:
+            return self._run(dict(feeds), state, saved)
+        except Exception:
+            for var, old in saved.items():  # a failed run leaves the variables as they were
+                cur = state.vars.get(var)
+                if cur is not None and cur.shape == old.shape:
+                    cur[...] = old
+                else:
+                    state.vars[var] = old
+                    state.version += 1
+            raise
+
+    def _run(self, vals: dict, state: State, saved: dict) -> dict[Tensor, Any]:
+        n1 = self.program.n_phase1
+        snapshot = False
+        for k, (op, kern) in enumerate(self.steps):
+            if k == n1:  # updates start here: make sure a failure cannot leave half of them done
+                snapshot = not self._pure_late
+                if not snapshot and self.check_shapes:
+                    for late, _ in self.steps[k:]:
+                        if OPS[late.type].kind == "update":
+                            try:
+                                self._check(late, [vals[t] for t in late.inputs])
+                            except Exception as e:  # noqa: BLE001
+                                rethrow(late, e)
             if op.outputs and all(t in vals for t in op.outputs):
                 continue  # fed
             ins = [vals[t] for t in op.inputs]
+            if snapshot and OPS[op.type].kind == "update":
+                for var in op.attrs["targets"]:
+                    if var not in saved and var in state.vars:
+                        saved[var] = state.vars[var].copy()
             try:
                 if kern is None:
                     outs = run_source(op, ins, state)

@@ -65,7 +65,10 @@ class Optimizer:
         >>> w = ge.Variable(1.0, name="w_min")
         >>> train = ge.train.GradientDescentOptimizer(0.1).minimize(w * w, var_list=[w])
         """
-        return self.apply_gradients(self.compute_gradients(loss, var_list), global_step, name)
+        gv = self.compute_gradients(loss, var_list)
+        if all(g is None for g, _ in gv):
+            raise GradientError(_no_gradient_message([v for _, v in gv], source.as_tensor(loss)))
+        return self.apply_gradients(gv, global_step, name)
 
     def get_slot(self, var: Variable, name: str) -> Variable | None:
         return self._slot_vars.get((var, name))
@@ -193,10 +196,23 @@ class AdagradOptimizer(Optimizer):
         return _update("apply_adagrad", var, slots, lr, grad)
 
 
-def _no_gradient_message(variables: list[Variable]) -> str:
+def _no_gradient_message(variables: list[Variable], loss: Tensor | None = None) -> str:
+    """Name the variables and, when the loss is known, what cuts the path from them to it."""
     names = ", ".join(v.op.name for v in variables)
-    return (f"No gradients provided for any variable: [{names}]. Check that the loss depends on "
-            "them through differentiable ops (not argmax/equal/cast to int/stop_gradient).")
+    head = f"No gradients provided for any variable: [{names}]."
+    if loss is None:
+        return (f"{head} Check that the loss depends on them through differentiable ops "
+                "(not argmax/equal/cast to int/stop_gradient).")
+    from ..autodiff import blocking_ops
+    what = f"loss {loss.op.describe()}"
+    blockers = blocking_ops(loss, [v.value() for v in variables])
+    if not blockers:
+        return (f"{head} The {what} does not depend on them through differentiable ops "
+                "(no op of the graph connects them to it).")
+    lines = [f"  {op.describe()}: {why}" for op, why in blockers[:5]]
+    if len(blockers) > 5:
+        lines.append(f"  ... and {len(blockers) - 5} more")
+    return (f"{head} Every path from them to the {what} is blocked:\n" + "\n".join(lines))
 
 
 def create_global_step(graph: Any = None) -> Variable:

@@ -13,8 +13,9 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import graphengine as ge  # noqa: E402
 from _data import digits, minibatches  # noqa: E402
+
+import graphengine as ge  # noqa: E402
 
 
 def build(n_in: int = 64, hidden: tuple = (128, 64), n_out: int = 10, lr: float = 1e-3, seed: int = 0):

@@ -10,8 +10,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import graphengine as ge  # noqa: E402
 from _data import digits, minibatches  # noqa: E402
+
+import graphengine as ge  # noqa: E402
 
 
 def main(epochs: int = 15, seed: int = 0) -> float:

@@ -576,7 +576,7 @@ def check_forward(info: OpInfo, sample: Sample, backend: str, dtype: str, dynami
         assert y.shape == want.shape, f"static shape {y.shape}, expected {want.shape}"
     with session(backend) as sess:
         got = sess.run(y, dict(zip(phs, args, strict=True)))
-    assert isinstance(got, np.ndarray), type(got)
+    assert isinstance(got, np.ndarray | np.generic), type(got)  # 0-d results are NumPy scalars (TF1)
     assert got.shape == want.shape, f"shape {got.shape}, expected {want.shape}"
     assert got.dtype == want_dtype, f"dtype {got.dtype}, expected {want_dtype}"
     if want_dtype.kind in "biu":

@@ -89,9 +89,6 @@ def test_interactive_session_eval_and_run():
         sess.close()
 
 
-@pytest.mark.xfail(reason="core bug: kernels/cpu/step.py StepExecutable.__init__ evaluates "
-                          "`lay.alias_of.get(b) or ...` on a Tensor (no truth value) when an "
-                          "assign's output is fetched", raises=TypeError, strict=False)
 def test_fetching_an_assign_returns_the_new_value():
     v = tf.Variable(tf.zeros([2]))
     inc = tf.assign_add(v, tf.ones([2]))

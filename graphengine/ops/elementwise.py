@@ -255,7 +255,8 @@ def _api(op_type: str, doc: str) -> Callable[..., Tensor]:
     return fn
 
 
-add = _api("add", "x + y with broadcasting.\n\n>>> import graphengine as ge\n>>> (ge.constant([1.0]) + 2).dtype\nge.float32")
+add = _api("add", "x + y with broadcasting.\n\n>>> import graphengine as ge\n"
+                  ">>> (ge.constant([1.0]) + 2).dtype\nge.float32")
 subtract = _api("subtract", "x - y with broadcasting.")
 multiply = _api("multiply", "x * y with broadcasting.")
 divide = _api("divide", "x / y (true division; integer inputs give float64).")
@@ -283,7 +284,8 @@ log = _api("log", "Natural logarithm.")
 log1p = _api("log1p", "log(1 + x), accurate near 0.")
 sigmoid = _api("sigmoid", "1 / (1 + exp(-x)).")
 tanh = _api("tanh", "Hyperbolic tangent.")
-relu = _api("relu", "max(x, 0).\n\n>>> import graphengine as ge\n>>> ge.nn.relu(ge.constant([-1.0, 2.0])).eval(session=ge.Session()).tolist()\n[0.0, 2.0]")
+relu = _api("relu", "max(x, 0).\n\n>>> import graphengine as ge\n"
+                    ">>> ge.nn.relu(ge.constant([-1.0, 2.0])).eval(session=ge.Session()).tolist()\n[0.0, 2.0]")
 relu6 = _api("relu6", "min(max(x, 0), 6).")
 elu = _api("elu", "x if x > 0 else exp(x) - 1.")
 softplus = _api("softplus", "log(1 + exp(x)), computed without overflow.")

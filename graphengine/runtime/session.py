@@ -169,12 +169,12 @@ class Session:
     def _execute(self, exe: Any, feeds: dict) -> dict:
         if not self.debug_numerics:
             return exe.run(feeds, self.state)
-        saved = {op: v.copy() for op, v in self.state.vars.items()}
+        saved = {op: _host_copy(v) for op, v in self.state.vars.items()}
         try:
             return exe.run(feeds, self.state)
         except Exception:
             for op, v in saved.items():  # a failed debug step leaves the variables untouched
-                self.state.vars[op][...] = v
+                self.state.write(op, np.asarray(v))
             raise
 
     def _resolve(self, x: Any) -> Tensor | Operation:
@@ -246,8 +246,10 @@ class InteractiveSession(Session):
 
 
 def _host_copy(v: Any) -> Any:
-    if not isinstance(v, np.ndarray):
-        return np.asarray(v.get() if hasattr(v, "get") else v)
+    if not isinstance(v, np.ndarray):  # device arrays: CuPy (.get) or Numba (.copy_to_host)
+        v = v.copy_to_host() if hasattr(v, "copy_to_host") else np.asarray(v.get() if hasattr(v, "get") else v)
+    if v.ndim == 0:
+        return v[()]  # a NumPy scalar, as TF1 returns
     return v.copy()  # never hand out variable buffers, reused step buffers or constants
 
 
@@ -271,7 +273,7 @@ def convert_feed(t: Tensor, value: Any, what: str = "placeholder") -> np.ndarray
         if arr.ndim != len(shape) or any(d is not None and d != n for d, n in zip(shape, arr.shape)):
             raise FeedError(f"cannot feed a value of shape {shape_str(arr.shape)} to {what} "
                             f"'{name}'{site}, which has shape {shape_str(shape)}")
-    return np.ascontiguousarray(arr)
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)  # keeps 0-d as 0-d
 
 
 __all__ = ["DTypeError", "InteractiveSession", "Session", "ShapeError", "get_default_session"]

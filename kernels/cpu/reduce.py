@@ -99,7 +99,10 @@ def _reduce(kind: str):
         if kind == "sum" or kind == "mean":
             sum3(v, out)
             if kind == "mean":
-                out /= max(r, 1)
+                if out.dtype.kind == "f":
+                    out /= max(r, 1)
+                else:  # integer mean truncates toward zero, as TF1
+                    out[...] = np.trunc(out / max(r, 1)).astype(out.dtype)
         else:
             if r == 0:
                 raise ValueError(f"reduce_{kind} of an empty axis")

@@ -86,7 +86,7 @@ class StepExecutable:
         for t in program.fetches:
             b = t
             while b in lay.alias_of or b in lay.view_of:
-                b = lay.alias_of.get(b) or lay.view_of[b]
+                b = lay.alias_of[b] if b in lay.alias_of else lay.view_of[b]
             self._fetch_base.append((t, b))
 
     # per-signature preparation ------------------------------------------------------------
@@ -141,6 +141,8 @@ class StepExecutable:
         sig.S = S
         sig.pools = [np.empty(n, dt) for n, dt in zip(sizes, lay.slot_dtype)]
         sig.fetch_views = []
+        if sig.fallback:
+            return sig
         for t, b in self._fetch_base:
             view = None
             if b in lay.slot:

@@ -8,6 +8,7 @@ The function returns 0, or 1 + the index of the step that failed (e.g. a label o
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,6 +88,11 @@ class Gen:
         k = self.idx(t)
         return [f"S[{k}, {i}]" for i in range(self.rank(t))] or ["1"]
 
+    def adims(self, t: Tensor) -> list[str]:
+        """Dims read off the array itself (keeps outlined loop bodies free of table indices)."""
+        v = self.v(t)
+        return [f"{v}.shape[{i}]" for i in range(self.rank(t))] or ["1"]
+
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("    " * depth + line)
 
@@ -134,10 +140,11 @@ class Gen:
         head = [f"def step({', '.join(params)}):"]
         for i, (_, t) in enumerate(self.lay.args):
             head.append(f"    t{self.idx(t)} = a{i}")
-        body = "\n".join(self.lines)
+        helpers, lines = outline(self.lines)
+        body = "\n".join(lines)
         for t, sl in self.lay.slot.items():
             body = body.replace(f"@P{self.idx(t)}@", f"p{sl}")
-        return "\n".join(head) + "\n" + body + "\n    return 0\n"
+        return helpers + NJIT + "\n" + "\n".join(head) + "\n" + body + "\n    return 0\n"
 
     def arg(self, kind: str, t: Tensor) -> None:
         self.idx(t)
@@ -206,7 +213,7 @@ class Gen:
         body: list[str] = []
         local: dict[Tensor, str] = {}
         if flat:
-            n = " * ".join(self.dims(dom))
+            n = f"{self.v(dom)}.size"
             loops = [f"for q in range({n}):"]
             index = lambda t: "[0]" if t.shape == () else "[q]"  # noqa: E731
             views = {t: f"{self.v(t)}.reshape(-1)" if rank > 1 and t.shape != () else self.v(t)
@@ -218,7 +225,7 @@ class Gen:
                     views[t] = nm
             ref = lambda t: views[t] + index(t)  # noqa: E731
         else:
-            loops = [f"for {iv} in range({d}):" for iv, d in zip(ivars, self.dims(dom))]
+            loops = [f"for {iv} in range({d}):" for iv, d in zip(ivars, self.adims(dom))]
             views = {t: self.v(t) for t in list(f.inputs) + list(f.outputs)
                      if t not in self.lay.scalar_consts}
             direct = set(f.outputs)
@@ -266,8 +273,63 @@ class Gen:
             elif n is not None and (nd is None or nd == n):
                 parts.append(ivars[dd])
             else:  # unknown: index 0 when this dim is broadcast at run time
-                parts.append(f"({ivars[dd]} if S[{self.idx(t)}, {d}] != 1 else 0)")
+                parts.append(f"({ivars[dd]} if {self.v(t)}.shape[{d}] != 1 else 0)")
         return "[" + ", ".join(parts) + "]"
+
+    def loops(self, t: Tensor, prefix: str = "i") -> tuple[list[str], int]:
+        """Open a loop nest over ``t``'s dims; returns the index names and the body depth."""
+        ivars = [f"{prefix}{d}" for d in range(self.rank(t))]
+        depth = 1
+        for iv, d in zip(ivars, self.adims(t)):
+            self.emit(f"for {iv} in range({d}):", depth)
+            depth += 1
+        return ivars, depth
+
+    def _axis_offset(self, xs, upto: int, axis: int) -> str:
+        return " + ".join(f"{self.v(x)}.shape[{axis}]" for x in xs[:upto]) or "0"
+
+    def op_concat(self, op: Operation) -> None:
+        out, ax = op.outputs[0], op.attrs["axis"]
+        self.alloc(out)
+        for k, x in enumerate(op.inputs):
+            off = self._axis_offset(op.inputs, k, ax)
+            ivars, depth = self.loops(x, f"c{k}_")
+            dst = [f"{off} + {iv}" if d == ax else iv for d, iv in enumerate(ivars)]
+            self.emit(f"{self.v(out)}[{', '.join(dst)}] = {self.v(x)}[{', '.join(ivars)}]", depth)
+
+    def op_concat_part(self, op: Operation) -> None:
+        g, xs = op.inputs[0], op.inputs[1:]
+        out, ax, i = op.outputs[0], op.attrs["axis"], op.attrs["index"]
+        self.alloc(out)
+        off = self._axis_offset(xs, i, ax)
+        ivars, depth = self.loops(out)
+        src = [f"{off} + {iv}" if d == ax else iv for d, iv in enumerate(ivars)]
+        self.emit(f"{self.v(out)}[{', '.join(ivars)}] = {self.v(g)}[{', '.join(src)}]", depth)
+
+    def _keep_view(self, x: Tensor, t: Tensor, axes: tuple) -> str:
+        """``t`` (a reduction of x over axes) viewed with x's rank, 1 on the reduced axes."""
+        d = self.dims(x)
+        keep = ["1" if i in axes else n for i, n in enumerate(d)]
+        return f"{self.v(t)}.reshape(({', '.join(keep)},))"
+
+    def _reduce_generic(self, x: Tensor, out: Tensor, axes: tuple, how: str) -> None:
+        """Any set of axes, by one loop nest over x (used when the axes are not adjacent)."""
+        k = self.idx(out)
+        self.emit(f"r{k} = {self._keep_view(x, out, axes)}")
+        init = {"sum": "0", "mean": "0", "max": "-np.inf", "min": "np.inf"}[how]
+        self.emit(f"{self.v(out)}.reshape(-1)[:] = {init}")
+        ivars, depth = self.loops(x)
+        at = ", ".join("0" if i in axes else iv for i, iv in enumerate(ivars))
+        src = f"{self.v(x)}[{', '.join(ivars)}]"
+        if how in ("sum", "mean"):
+            self.emit(f"r{k}[{at}] += {src}", depth)
+        else:
+            cmp = ">" if how == "max" else "<"
+            self.emit(f"if {src} {cmp} r{k}[{at}] or {src} != {src}:", depth)
+            self.emit(f"r{k}[{at}] = {src}", depth + 1)
+        if how == "mean":
+            count = " * ".join(self.dims(x)[i] for i in axes) or "1"
+            self.emit(f"scale_flat({self.v(out)}.reshape(-1), 1.0 / max({count}, 1))")
 
     # compute ops ------------------------------------------------------------------------------
     def op_matmul(self, op: Operation) -> None:
@@ -292,6 +354,11 @@ class Gen:
 
     def _reduce(self, op: Operation, how: str) -> None:
         x, out = op.inputs[0], op.outputs[0]
+        axes = op.attrs["axis"] if op.attrs["axis"] is not None else tuple(range(self.rank(x)))
+        if axes and max(axes) - min(axes) + 1 != len(axes):
+            self.alloc(out)
+            self._reduce_generic(x, out, tuple(axes), how)
+            return
         a, r, b = self._three(x, op.attrs["axis"])
         self.alloc(out)
         x3 = f"{self.v(x)}.reshape(({a}, {r}, {b}))"
@@ -331,6 +398,15 @@ class Gen:
     def op_expand_like(self, op):
         g, x = op.inputs
         out = op.outputs[0]
+        axes = op.attrs["axis"] if op.attrs["axis"] is not None else tuple(range(self.rank(x)))
+        if axes and max(axes) - min(axes) + 1 != len(axes):
+            self.alloc(out)
+            kv = self._keep_view(x, g, tuple(axes))
+            count = " * ".join(self.dims(x)[i] for i in axes) if op.attrs["mean"] else "1"
+            ivars, depth = self.loops(out)
+            at = ", ".join("0" if i in axes else iv for i, iv in enumerate(ivars))
+            self.emit(f"{self.v(out)}[{', '.join(ivars)}] = {kv}[{at}] / max({count}, 1)", depth)
+            return
         a, r, b = self._three(x, op.attrs["axis"])
         self.alloc(out)
         scale = f"1.0 / max({r}, 1)" if op.attrs["mean"] else "1.0"
@@ -349,8 +425,11 @@ class Gen:
             self.lay.same_shape.append((g, x))
             self.lay.alias_of[out] = g
             return
-        a, r, b = self._three(g, axes)
         self.alloc(out)
+        if max(axes) - min(axes) + 1 != len(axes):
+            self._reduce_generic(g, out, axes, "sum")
+            return
+        a, r, b = self._three(g, axes)
         self.emit(f"sum3({self.v(g)}.reshape(({a}, {r}, {b})), {self.v(out)}.reshape(({a}, {b})))")
 
     def op_broadcast_like(self, op):
@@ -362,7 +441,7 @@ class Gen:
         self.alloc(out)
         ivars = [f"i{d}" for d in range(self.rank(out))]
         depth = 1
-        for iv, d in zip(ivars, self.dims(out)):
+        for iv, d in zip(ivars, self.adims(out)):
             self.emit(f"for {iv} in range({d}):", depth)
             depth += 1
         if not ivars:
@@ -406,7 +485,7 @@ class Gen:
         self.alloc(out)
         ivars = [f"i{d}" for d in range(len(perm))]
         depth = 1
-        for iv, d in zip(ivars, self.dims(out)):
+        for iv, d in zip(ivars, self.adims(out)):
             self.emit(f"for {iv} in range({d}):", depth)
             depth += 1
         src = [None] * len(perm)
@@ -454,6 +533,61 @@ class Gen:
         self.lay.alias_of[op.outputs[0]] = var_read
 
 
+_LOCAL = re.compile(r"^    ([fr]\d+ = |t\d+\.reshape\(-1\)\[:\] = )")
+_NAME = re.compile(r"\b([tefr]\d+|S)\b")
+NJIT = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
+
+
+def outline(lines: list[str]) -> tuple[str, list[str]]:
+    """Move each top-level loop nest into its own small Numba function, one per distinct body.
+
+    Numba's compile time grows faster than linearly with function size, and identical loop
+    nests (same shape of code, other tensors) are compiled once instead of once per use.
+    """
+    out: list[str] = []
+    helpers: dict[str, str] = {}
+    i = 0
+    while i < len(lines):
+        if not lines[i].startswith("    for "):
+            out.append(lines[i])
+            i += 1
+            continue
+        start = i
+        while out and _LOCAL.match(out[-1]):  # local views the loop uses come along
+            out.pop()
+            start -= 1
+        j = i + 1
+        while j < len(lines) and lines[j].startswith("        "):
+            j += 1
+        block = lines[start:j]
+        params: list[str] = []
+        rename: dict[str, str] = {}
+        counts = {"t": 0, "e": 0, "f": 0, "r": 0}
+        defined = {m.group(1) for ln in block for m in [re.match(r"^\s*([efr]\d+) = ", ln)] if m}
+        for ln in block:
+            for name in _NAME.findall(ln):
+                if name in rename:
+                    continue
+                if name == "S":
+                    rename[name] = "S"
+                    params.append(name)
+                    continue
+                kind = name[0] if name in defined else "t"
+                rename[name] = f"{'a' if kind == 't' else kind}{counts[kind]}"
+                counts[kind] += 1
+                if kind == "t":
+                    params.append(name)
+        body = "\n".join(_NAME.sub(lambda m: rename[m.group(1)], ln) for ln in block)
+        sig = ", ".join(rename[p] for p in params)
+        key = f"({sig}):\n{body}"
+        if key not in helpers:
+            helpers[key] = f"k{len(helpers)}"
+        out.append(f"    {helpers[key]}({', '.join(params)})")
+        i = j
+    text = "".join(f"{NJIT}\ndef {name}{key}\n\n\n" for key, name in helpers.items())
+    return text, out
+
+
 HEADER = """# generated by graphengine: one training/eval step ({note})
 import math
 import numba
@@ -470,8 +604,7 @@ from kernels.cpu.movement import one_hot_flat
 def generate(program, kernel_hash: str) -> tuple[str, Layout]:
     g = Gen(program)
     body, lay = g.generate()
-    src = HEADER.format(note=f"kernels {kernel_hash}") + \
-        "@numba.njit(cache=True, nogil=True, error_model='numpy')\n" + body
+    src = HEADER.format(note=f"kernels {kernel_hash}") + body
     return src, lay
 
 

@@ -229,14 +229,7 @@ def test_shape_error_after_an_update_restores_the_variable(backend):
         np.testing.assert_array_equal(s.run(prod, {x: np.ones((1, 2), np.float32)}), [[4.0, 4.0]])
 
 
-XFAIL_STEP_LATE = pytest.mark.xfail(strict=True, reason=(
-    "kernels/cpu/step.py: the generated step applies updates in place and returns the failing "
-    "step's code afterwards; StepExecutable._raise then re-runs the plan op by op on the same "
-    "state, so an error in an op that reads an updated variable leaves the update applied"))
-
-
-@pytest.mark.parametrize("backend", [pytest.param(b, marks=XFAIL_STEP_LATE) if b == "cpu-step" else b
-                                     for b in BACKENDS])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_kernel_error_after_an_update_restores_the_variable(backend):
     lab, x, v, prod, xent = _after_update_model()
     with session(backend) as s:

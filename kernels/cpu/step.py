@@ -6,6 +6,7 @@ function itself depends only on dtypes and ranks, so a ragged last batch never r
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 from typing import Any
@@ -18,6 +19,7 @@ from graphengine.graph import Tensor, shape_str
 from graphengine.ops.registry import OPS
 from graphengine.ops.source import sample
 from graphengine.runtime.executor import OpExecutor
+from graphengine.runtime.state import State
 
 from ..codegen import load_source
 from ..registry import get_kernel
@@ -82,6 +84,10 @@ class StepExecutable:
         self._random_pos = [(i, t) for i, (k, t) in enumerate(lay.args)
                             if k in ("random", "random_uniform_like")]
         self._arg_pos = {t: i for i, (k, t) in enumerate(lay.args)}
+        # a step that can fail after an update ran must put the variables back when it does
+        late = any(i >= fused.n_phase1 for i in lay.fail_steps)
+        self._guarded = [v for op in program.ops if OPS[op.type].kind == "update"
+                         for v in op.attrs["targets"]] if late else []
         self._fetch_base = []
         for t in program.fetches:
             b = t
@@ -171,8 +177,11 @@ class StepExecutable:
             else:
                 a = state.rng(t.op).random(sig.shapes[t]).astype(t.dtype.np)
             args[i] = a.reshape(1) if a.ndim == 0 else a
+        saved = [(v, state.vars[v].copy()) for v in self._guarded if v in state.vars]
         code = self.fn(*args, sig.S, *sig.pools)
         if code:
+            for v, a in saved:
+                state.write(v, a)
             self._raise(code - 1, feeds, state)
         out = {}
         for t, b, view in sig.fetch_views:
@@ -202,10 +211,12 @@ class StepExecutable:
         return args
 
     def _raise(self, step_no: int, feeds: dict, state) -> None:
-        """Re-run op by op to get the failing op's exact error (state is untouched: the
-        failure happens before any update is applied)."""
+        """Re-run op by op on a copy of the state to get the failing op's exact error."""
         if self._fallback is None:
             self._fallback = OpExecutor(self.program, _cpu_kernel)
-        self._fallback.run(feeds, state)
+        shadow = State()
+        shadow.vars = {op: a.copy() for op, a in state.vars.items()}
+        shadow.rngs = {op: copy.deepcopy(g) for op, g in state.rngs.items()}
+        self._fallback.run(feeds, shadow)
         bad = self.fused.ops[step_no]
         raise GraphEngineError(f"{bad.describe()} failed inside the compiled step")

@@ -43,6 +43,7 @@ class Layout:
     view_of: dict[Tensor, Tensor] = field(default_factory=dict)  # reshaped view -> its source
     slot: dict[Tensor, int] = field(default_factory=dict)      # pool slot of each computed tensor
     slot_dtype: list[np.dtype] = field(default_factory=list)
+    fail_steps: list[int] = field(default_factory=list)        # steps that can return an error code
 
 
 def _np_type(t: Tensor) -> str:
@@ -468,6 +469,7 @@ class Gen:
         self.alloc(back)
         self.emit(f"if {fn}({self.v(x)}, {self.v(y)}, {self.v(loss)}, {self.v(back)}) >= 0:")
         self.emit(f"return {self.step_no + 1}", 2)
+        self.lay.fail_steps.append(self.step_no)
 
     def op_softmax_xent(self, op):
         self.op_sparse_softmax_xent(op, fn="dense_xent_rows")

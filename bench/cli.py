@@ -24,6 +24,11 @@ REFS = ("torch", "jax", "numpy")
 
 def set_threads(n: int) -> dict[str, str]:
     env = {k: str(n) for k in THREAD_VARS}
+    # idle thread pools must not spin while another engine runs (interleaved rounds share cores)
+    env.update(OMP_WAIT_POLICY="PASSIVE", KMP_BLOCKTIME="0")
+    # NumPy and Numba (via SciPy) load separate OpenBLAS copies; an idle one spinning for ~0.1 s
+    # after each call steals a core from the other (measured: 3.3 -> 6 ms per B=128 step)
+    env.setdefault("OPENBLAS_THREAD_TIMEOUT", os.environ.get("OPENBLAS_THREAD_TIMEOUT", "4"))
     if n < (os.cpu_count() or 1):  # XLA's CPU client ignores the BLAS variables
         env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                             f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}").strip()
@@ -173,6 +178,7 @@ def _measure_workload(w, engines: list[str], repeats: int, target: float, thread
         for e, r in runners.items():
             n = max(1, int(target / per_step[e]))
             step, d = r.step, data[e]
+            time.sleep(0.2)  # let the previous engine's worker threads go idle
             t0 = time.perf_counter()
             for _ in range(n):
                 step(*d)

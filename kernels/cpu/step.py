@@ -64,7 +64,7 @@ class StepBackend:
 
 
 class _Signature:
-    __slots__ = ("shapes", "S", "pools", "fallback", "fetch_views")
+    __slots__ = ("shapes", "S", "pools", "fallback", "fetch_views", "rest", "rest_key")
 
 
 class StepExecutable:
@@ -84,6 +84,8 @@ class StepExecutable:
         self._random_pos = [(i, t) for i, (k, t) in enumerate(lay.args)
                             if k in ("random", "random_uniform_like")]
         self._arg_pos = {t: i for i, (k, t) in enumerate(lay.args)}
+        self._scalar_feeds = any(t.shape == () for t in program.feeds)
+        assert [t for k, t in lay.args[:len(program.feeds)]] == list(program.feeds)
         # a step that can fail after an update ran must put the variables back when it does
         late = any(i >= fused.n_phase1 for i in lay.fail_steps)
         self._guarded = [v for op in program.ops if OPS[op.type].kind == "update"
@@ -125,6 +127,7 @@ class StepExecutable:
         sig = _Signature()
         sig.shapes = shapes
         sig.fallback = False
+        sig.rest = sig.rest_key = None
         lay = self.lay
         for a, b in lay.same_shape:
             if shapes[a] != shapes[b]:
@@ -158,34 +161,55 @@ class StepExecutable:
         return sig
 
     def run(self, feeds: dict, state) -> dict:
-        key = tuple(feeds[t].shape for t in self._feed_order)
+        values = [feeds[t] for t in self._feed_order]
+        outs = self.call(values, state, feeds)
+        return dict(zip(self.program.fetches, outs))
+
+    def call(self, values: list, state, feeds: dict | None = None) -> list:
+        """Run with feed values in ``program.feeds`` order; fetch values in ``program.fetches``
+        order (views of reused buffers: the caller copies them)."""
+        key = tuple([v.shape for v in values])
         sig = self._sigs.get(key)
+        if feeds is None and (sig is None or sig.fallback or self._random_pos or self._guarded):
+            feeds = dict(zip(self._feed_order, values))
         if sig is None:
             sig = self._sigs[key] = self._prepare(feeds, state)
         if sig.fallback:  # e.g. a None dim that broadcasts at run time: exact op-by-op path
             if self._fallback is None:
                 self._fallback = OpExecutor(self.program, _cpu_kernel)
-            return self._fallback.run(feeds, state)
-        base = self._base_args(state)
-        args = list(base)
-        for i, t in self._feed_pos:
-            a = feeds[t]
-            args[i] = a.reshape(1) if a.ndim == 0 else a
-        for i, t in self._random_pos:
-            if t.op.type == "random":
-                a = sample(t.op.attrs, state.rng(t.op), t.op.attrs["shape"])
-            else:
-                a = state.rng(t.op).random(sig.shapes[t]).astype(t.dtype.np)
-            args[i] = a.reshape(1) if a.ndim == 0 else a
-        saved = [(v, state.vars[v].copy()) for v in self._guarded if v in state.vars]
-        code = self.fn(*args, sig.S, *sig.pools)
+            vals = self._fallback.run(feeds, state)
+            return [vals[t] for t in self.program.fetches]
+        rest = sig.rest
+        if rest is None or sig.rest_key[0] is not state or sig.rest_key[1] != state.version:
+            rest = sig.rest = tuple(self._base_args(state)[len(values):]) + (sig.S, *sig.pools)
+            sig.rest_key = (state, state.version)
+        if self._scalar_feeds:
+            values = [v.reshape(1) if v.ndim == 0 else v for v in values]
+        if not (self._random_pos or self._guarded):  # the common case: feeds + fixed arguments
+            code = self.fn(*values, *rest)
+            args = None
+        else:
+            args = list(values) + list(rest)
+            for i, t in self._random_pos:
+                if t.op.type == "random":
+                    a = sample(t.op.attrs, state.rng(t.op), t.op.attrs["shape"])
+                else:
+                    a = state.rng(t.op).random(sig.shapes[t]).astype(t.dtype.np)
+                args[i] = a.reshape(1) if a.ndim == 0 else a
+            saved = [(v, state.vars[v].copy()) for v in self._guarded if v in state.vars]
+            code = self.fn(*args)
+            if code:
+                for v, a in saved:
+                    state.write(v, a)
         if code:
-            for v, a in saved:
-                state.write(v, a)
             self._raise(code - 1, feeds, state)
-        out = {}
+        out = []
         for t, b, view in sig.fetch_views:
-            out[t] = view if view is not None else args[self._arg_pos[b]].reshape(sig.shapes[t])
+            if view is None:
+                i = self._arg_pos[b]
+                a = values[i] if i < len(values) else (args[i] if args is not None else rest[i - len(values)])
+                view = a.reshape(sig.shapes[t])
+            out.append(view)
         return out
 
     def _base_args(self, state) -> list:

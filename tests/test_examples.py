@@ -1,0 +1,43 @@
+"""The README's examples run and learn (the main job must reach 95% test accuracy on digits)."""
+import importlib.util
+import os
+import sys
+
+import numpy as np
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+def _load(name: str):
+    sys.path.insert(0, EXAMPLES)
+    try:
+        spec = importlib.util.spec_from_file_location(f"example_{name}", os.path.join(EXAMPLES, f"{name}.py"))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(EXAMPLES)
+
+
+def test_mlp_digits_reaches_95_percent():
+    acc = _load("mlp_digits").main(epochs=20, progress=False)
+    assert acc >= 0.95
+
+
+def test_linear_regression_recovers_weights():
+    out = _load("linear_regression").main(steps=300)
+    assert out["last"] < 0.01 * out["first"]
+    np.testing.assert_allclose(out["W"].ravel(), [2.0, -3.0, 0.5], atol=0.05)
+    assert abs(out["b"] - 1.5) < 0.05
+
+
+def test_logistic_regression_classifies():
+    assert _load("logistic_regression").main(steps=200) >= 0.9
+
+
+def test_softmax_regression_classifies():
+    assert _load("softmax_regression").main(epochs=8) >= 0.9
+
+
+def test_multiclass_svm_classifies():
+    assert _load("multiclass_svm").main(epochs=8) >= 0.9

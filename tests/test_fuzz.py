@@ -265,7 +265,7 @@ def test_random_dags_op_executor_matches_reference(recipe):
     assert_same(run_dag([recipe], ["reference", "op"]))
 
 
-STEP_KINDS = tuple(k for k in KINDS if k != "concat")  # concat has no step generator (runs op by op)
+STEP_KINDS = tuple(KINDS)
 
 
 @settings(FUZZ, max_examples=10)

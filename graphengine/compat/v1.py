@@ -74,7 +74,7 @@ def _unsupported(path: str) -> UnsupportedTF1Error:
     hint = next((h for k, h in _HINTS.items() if path == k or path.startswith(k + ".")), None)
     return UnsupportedTF1Error(f"tf.{path} is not supported by graphengine.compat.v1"
                                + (f": {hint}" if hint else "")
-                               + ". See the README section "For TensorFlow 1.x users" for what maps.")
+                               + ". See the README section 'For TensorFlow 1.x users' for what maps.")
 
 
 class _Namespace(types.ModuleType):

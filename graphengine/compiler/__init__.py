@@ -6,10 +6,12 @@ from collections.abc import Callable, Sequence
 from ..graph import Operation, Tensor
 from .passes import prune, schedule
 from .program import Program
+from .simplify import simplify
 
 Pass = Callable[[Program], Program]
 
-PIPELINE: list[Pass] = [prune, schedule]
+# fuse and the memory plan are the CPU step backend's (kernels/cpu/step.py), after these
+PIPELINE: list[Pass] = [prune, simplify, schedule]
 
 
 def compile_program(fetches: Sequence[Tensor], targets: Sequence[Operation],
@@ -20,4 +22,4 @@ def compile_program(fetches: Sequence[Tensor], targets: Sequence[Operation],
     return p
 
 
-__all__ = ["PIPELINE", "Program", "compile_program", "prune", "schedule"]
+__all__ = ["PIPELINE", "Program", "compile_program", "prune", "schedule", "simplify"]

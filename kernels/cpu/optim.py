@@ -28,11 +28,15 @@ def momentum(var, accum, grad, lr, mu, nesterov):
             var[i] -= lr * a
 
 
+# Scalars arrive in the variable's dtype (float32 arithmetic for float32 variables): the
+# callers precompute 1 - rho, 1 - beta and Adam's bias-corrected step size.
+
+
 @numba.njit(**_NJ)
-def rmsprop(var, ms, mom, grad, lr, rho, mu, eps):
+def rmsprop(var, ms, mom, grad, lr, rho, c_rho, mu, eps):
     for i in range(var.size):
         g = grad[i]
-        m = rho * ms[i] + (1.0 - rho) * g * g
+        m = rho * ms[i] + c_rho * g * g
         ms[i] = m
         d = mu * mom[i] + lr * g / math.sqrt(m + eps)
         mom[i] = d
@@ -40,12 +44,11 @@ def rmsprop(var, ms, mom, grad, lr, rho, mu, eps):
 
 
 @numba.njit(**_NJ)
-def adam(var, m, v, grad, lr, t, b1, b2, eps):
-    lr_t = lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+def adam(var, m, v, grad, lr_t, b1, c1, b2, c2, eps):
     for i in range(var.size):
         g = grad[i]
-        mi = b1 * m[i] + (1.0 - b1) * g
-        vi = b2 * v[i] + (1.0 - b2) * g * g
+        mi = b1 * m[i] + c1 * g
+        vi = b2 * v[i] + c2 * g * g
         m[i] = mi
         v[i] = vi
         var[i] -= lr_t * mi / (math.sqrt(vi) + eps)
@@ -80,35 +83,44 @@ def _grad(g: np.ndarray, like: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(g, like.shape)).reshape(-1)
 
 
+def adam_step_size(lr: float, t: float, b1: float, b2: float) -> float:
+    return lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+
+
 @register_kernel("apply_gradient_descent", "cpu")
 def apply_gradient_descent_cpu(attrs, var, lr, grad):
-    sgd(_flat(var), _grad(grad, var), float(lr))
+    T = var.dtype.type
+    sgd(_flat(var), _grad(grad, var), T(lr))
     return (var,)
 
 
 @register_kernel("apply_momentum", "cpu")
 def apply_momentum_cpu(attrs, var, accum, lr, grad, mu):
-    momentum(_flat(var), _flat(accum), _grad(grad, var), float(lr), float(mu), attrs["nesterov"])
+    T = var.dtype.type
+    momentum(_flat(var), _flat(accum), _grad(grad, var), T(lr), T(mu), attrs["nesterov"])
     return var, accum
 
 
 @register_kernel("apply_rms_prop", "cpu")
 def apply_rms_prop_cpu(attrs, var, ms, mom, lr, grad):
-    rmsprop(_flat(var), _flat(ms), _flat(mom), _grad(grad, var), float(lr), attrs["rho"],
-            attrs["momentum"], attrs["epsilon"])
+    T, rho = var.dtype.type, attrs["rho"]
+    rmsprop(_flat(var), _flat(ms), _flat(mom), _grad(grad, var), T(lr), T(rho), T(1.0 - rho),
+            T(attrs["momentum"]), T(attrs["epsilon"]))
     return var, ms, mom
 
 
 @register_kernel("apply_adam", "cpu")
 def apply_adam_cpu(attrs, var, m, v, lr, t, grad):
-    adam(_flat(var), _flat(m), _flat(v), _grad(grad, var), float(lr), float(t), attrs["beta1"],
-         attrs["beta2"], attrs["epsilon"])
+    T, b1, b2 = var.dtype.type, attrs["beta1"], attrs["beta2"]
+    adam(_flat(var), _flat(m), _flat(v), _grad(grad, var), T(adam_step_size(float(lr), float(t), b1, b2)),
+         T(b1), T(1.0 - b1), T(b2), T(1.0 - b2), T(attrs["epsilon"]))
     return var, m, v
 
 
 @register_kernel("apply_adagrad", "cpu")
 def apply_adagrad_cpu(attrs, var, accum, lr, grad):
-    adagrad(_flat(var), _flat(accum), _grad(grad, var), float(lr))
+    T = var.dtype.type
+    adagrad(_flat(var), _flat(accum), _grad(grad, var), T(lr))
     return var, accum
 
 

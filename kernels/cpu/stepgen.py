@@ -496,30 +496,39 @@ class Gen:
         self.emit(f"{self.v(out)}[{', '.join(ivars)}] = {self.v(x)}[{', '.join(src)}]", depth)
 
     # updates: flat, in place on the variables ----------------------------------------------
-    def _upd(self, op, fn: str, flat: list[str], scalars: list[str], extra: list[str]) -> None:
+    def _upd(self, op, fn: str, flat: list[str], scalars: list[str]) -> None:
+        """In-place update call; scalars are cast to the variable's dtype (float32 math)."""
         ins = dict(zip(OPS[op.type].meta["inputs"], op.inputs))
+        T = _np_type(ins["var"])
         args = [f"{self.v(ins[n])}.reshape(-1)" for n in flat]
-        args += [self.scalar(ins[n]) for n in scalars] + extra
+        args += [f"{T}({x})" if not x.startswith(("True", "False")) else x for x in scalars]
         self.emit(f"{fn}({', '.join(args)})")
 
     def op_apply_gradient_descent(self, op):
-        self._upd(op, "sgd", ["var", "grad"], ["lr"], [])
+        self._upd(op, "sgd", ["var", "grad"], [self.scalar(op.inputs[1])])
 
     def op_apply_momentum(self, op):
-        self._upd(op, "momentum", ["var", "accum", "grad"], ["lr", "momentum"], [repr(op.attrs["nesterov"])])
+        ins = dict(zip(OPS[op.type].meta["inputs"], op.inputs))
+        self._upd(op, "momentum", ["var", "accum", "grad"],
+                  [self.scalar(ins["lr"]), self.scalar(ins["momentum"]), repr(op.attrs["nesterov"])])
 
     def op_apply_rms_prop(self, op):
         a = op.attrs
-        self._upd(op, "rmsprop", ["var", "ms", "mom", "grad"], ["lr"],
-                  [repr(a["rho"]), repr(a["momentum"]), repr(a["epsilon"])])
+        self._upd(op, "rmsprop", ["var", "ms", "mom", "grad"],
+                  [self.scalar(op.inputs[3]), repr(a["rho"]), repr(1.0 - a["rho"]), repr(a["momentum"]),
+                   repr(a["epsilon"])])
 
     def op_apply_adam(self, op):
         a = op.attrs
-        self._upd(op, "adam", ["var", "m", "v", "grad"], ["lr", "t"],
-                  [repr(a["beta1"]), repr(a["beta2"]), repr(a["epsilon"])])
+        ins = dict(zip(OPS[op.type].meta["inputs"], op.inputs))
+        b1, b2 = a["beta1"], a["beta2"]
+        lr, t = self.scalar(ins["lr"]), self.scalar(ins["t"])
+        step = f"{lr} * math.sqrt(1.0 - {b2!r} ** {t}) / (1.0 - {b1!r} ** {t})"
+        self._upd(op, "adam", ["var", "m", "v", "grad"],
+                  [step, repr(b1), repr(1.0 - b1), repr(b2), repr(1.0 - b2), repr(a["epsilon"])])
 
     def op_apply_adagrad(self, op):
-        self._upd(op, "adagrad", ["var", "accum", "grad"], ["lr"], [])
+        self._upd(op, "adagrad", ["var", "accum", "grad"], [self.scalar(op.inputs[2])])
 
     def op_assign(self, op):
         var = op.attrs["targets"][0].outputs[0]

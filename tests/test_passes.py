@@ -1,6 +1,8 @@
 """Compiler passes preserve results: the reference executor with and without ``simplify``."""
 import numpy as np
+import opdb  # noqa: I001
 import pytest
+import test_fuzz
 from hypothesis import given, settings
 
 import graphengine as ge
@@ -8,9 +10,6 @@ from graphengine.compiler import PIPELINE, compile_program, prune, schedule, sim
 from graphengine.runtime.executor import OpExecutor
 from graphengine.runtime.state import State
 from kernels.registry import get_kernel
-
-import opdb  # noqa: I001
-import test_fuzz
 
 UNSIMPLIFIED = [prune, schedule]
 

@@ -33,6 +33,22 @@ def softmax_rows(x, out, log):
 
 
 @numba.njit(**_NJ)
+def exp_row(x, i, out):
+    """out[i, :] = exp(x[i, :] - max); returns (max, sum of the exponentials)."""
+    c = x.shape[1]
+    m = x[i, 0]
+    for j in range(1, c):
+        if x[i, j] > m:
+            m = x[i, j]
+    s = 0.0
+    for j in range(c):
+        e = math.exp(x[i, j] - m)
+        out[i, j] = e
+        s += e
+    return m, s
+
+
+@numba.njit(**_NJ)
 def sparse_xent_rows(x, labels, loss, back):
     """loss_i = logsumexp(x_i) - x_i[y_i]; back_i = softmax(x_i) - onehot(y_i). Returns bad label or -1."""
     n, c = x.shape
@@ -40,15 +56,7 @@ def sparse_xent_rows(x, labels, loss, back):
         y = labels[i]
         if y < 0 or y >= c:
             return i
-        m = x[i, 0]
-        for j in range(1, c):
-            if x[i, j] > m:
-                m = x[i, j]
-        s = 0.0
-        for j in range(c):
-            e = math.exp(x[i, j] - m)
-            back[i, j] = e
-            s += e
+        m, s = exp_row(x, i, back)
         inv = 1.0 / s
         for j in range(c):
             back[i, j] *= inv
@@ -59,17 +67,10 @@ def sparse_xent_rows(x, labels, loss, back):
 
 @numba.njit(**_NJ)
 def dense_xent_rows(x, labels, loss, back):
+    """loss_i = -sum_j labels_ij log softmax(x_i)_j; back_i = softmax(x_i) - labels_i."""
     n, c = x.shape
     for i in range(n):
-        m = x[i, 0]
-        for j in range(1, c):
-            if x[i, j] > m:
-                m = x[i, j]
-        s = 0.0
-        for j in range(c):
-            e = math.exp(x[i, j] - m)
-            back[i, j] = e
-            s += e
+        m, s = exp_row(x, i, back)
         ls = math.log(s) + m
         inv = 1.0 / s
         acc = 0.0

@@ -547,6 +547,9 @@ class Gen:
 _LOCAL = re.compile(r"^    ([fr]\d+ = |t\d+\.reshape\(-1\)\[:\] = )")
 _NAME = re.compile(r"\b([tefr]\d+|S)\b")
 NJIT = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
+# helpers are only called from the step: no Python wrapper to build
+HELPER_NJIT = ("@numba.njit(cache=True, nogil=True, error_model='numpy', no_cpython_wrapper=True, "
+               "no_cfunc_wrapper=True)")
 
 
 def outline(lines: list[str]) -> tuple[str, list[str]]:
@@ -595,7 +598,7 @@ def outline(lines: list[str]) -> tuple[str, list[str]]:
             helpers[key] = f"k{len(helpers)}"
         out.append(f"    {helpers[key]}({', '.join(params)})")
         i = j
-    text = "".join(f"{NJIT}\ndef {name}{key}\n\n\n" for key, name in helpers.items())
+    text = "".join(f"{HELPER_NJIT}\ndef {name}{key}\n\n\n" for key, name in helpers.items())
     return text, out
 
 

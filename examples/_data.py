@@ -23,3 +23,13 @@ def minibatches(n: int, batch_size: int, rng: np.random.Generator):
     idx = rng.permutation(n)
     for i in range(0, n, batch_size):
         yield idx[i:i + batch_size]
+
+
+def train_and_score(sess, train, acc, x, y, data, epochs: int, batch_size: int = 64, seed: int = 0) -> float:
+    """Mini-batch training for ``epochs``, then accuracy on the test split."""
+    xtr, ytr, xte, yte = data
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        for idx in minibatches(len(xtr), batch_size, rng):
+            sess.run(train, {x: xtr[idx], y: ytr[idx]})
+    return float(sess.run(acc, {x: xte, y: yte}))

@@ -7,16 +7,14 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _data import digits, minibatches  # noqa: E402
+from _data import digits, train_and_score  # noqa: E402
 
 import graphengine as ge  # noqa: E402
 
 
 def main(epochs: int = 15, seed: int = 0) -> float:
-    xtr, ytr, xte, yte = digits(seed)
+    data = digits(seed)
     ge.reset_default_graph()
     x = ge.placeholder(ge.float32, (None, 64), name="x")
     y = ge.placeholder(ge.int64, (None,), name="y")
@@ -27,13 +25,9 @@ def main(epochs: int = 15, seed: int = 0) -> float:
     loss = ge.losses.multiclass_hinge_loss(y, scores) + ge.losses.get_regularization_loss()
     train = ge.train.AdamOptimizer(0.01).minimize(loss)
     acc = ge.reduce_mean(ge.cast(ge.equal(ge.argmax(scores, 1), y), ge.float32))
-    rng = np.random.default_rng(seed)
     with ge.Session() as sess:
         sess.run(ge.global_variables_initializer())
-        for _ in range(epochs):
-            for idx in minibatches(len(xtr), 64, rng):
-                sess.run(train, {x: xtr[idx], y: ytr[idx]})
-        test_acc = float(sess.run(acc, {x: xte, y: yte}))
+        test_acc = train_and_score(sess, train, acc, x, y, data, epochs, seed=seed)
     print(f"test accuracy {test_acc:.4f}")
     return test_acc
 

@@ -12,27 +12,6 @@ _NJ = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @numba.njit(**_NJ)
-def softmax_rows(x, out, log):
-    n, c = x.shape
-    for i in range(n):
-        m = x[i, 0]
-        for j in range(1, c):
-            if x[i, j] > m:
-                m = x[i, j]
-        s = 0.0
-        for j in range(c):
-            s += math.exp(x[i, j] - m)
-        if log:
-            ls = math.log(s)
-            for j in range(c):
-                out[i, j] = x[i, j] - m - ls
-        else:
-            inv = 1.0 / s
-            for j in range(c):
-                out[i, j] = math.exp(x[i, j] - m) * inv
-
-
-@numba.njit(**_NJ)
 def exp_row(x, i, out):
     """out[i, :] = exp(x[i, :] - max); returns (max, sum of the exponentials)."""
     c = x.shape[1]
@@ -46,6 +25,21 @@ def exp_row(x, i, out):
         out[i, j] = e
         s += e
     return m, s
+
+
+@numba.njit(**_NJ)
+def softmax_rows(x, out, log):
+    n, c = x.shape
+    for i in range(n):
+        m, s = exp_row(x, i, out)
+        if log:
+            ls = m + math.log(s)
+            for j in range(c):
+                out[i, j] = x[i, j] - ls
+        else:
+            inv = 1.0 / s
+            for j in range(c):
+                out[i, j] *= inv
 
 
 @numba.njit(**_NJ)

@@ -123,8 +123,6 @@ from .variables import (
 )
 
 convert_to_tensor = as_tensor
-mod = None  # not supported; see ge.compat.v1 for the full TF1 surface
-del mod
 
 __version__ = "0.1.0"
 

@@ -57,10 +57,6 @@ def get_op_def(name: str) -> OpDef:
         raise KeyError(f"no op named {name!r} is registered") from None
 
 
-class BuildError(GraphEngineError):
-    pass
-
-
 def apply(op_type: str, inputs: Sequence[Tensor], attrs: dict | None = None,
           name: str | None = None, *, control_inputs: Sequence[Operation] = ()) -> Operation:
     """Build one node of ``op_type``: infer shapes/dtypes now, raising with the user's line."""
@@ -147,8 +143,3 @@ def reduced_shape(shape: tuple | None, axes: tuple | None, keepdims: bool) -> tu
     if keepdims:
         return tuple(1 if i in axes else d for i, d in enumerate(shape))
     return tuple(d for i, d in enumerate(shape) if i not in axes)
-
-
-def runtime_shape(od: OpDef, in_shapes: Sequence[tuple], in_dtypes: Sequence[_dt.DType],
-                  attrs: dict) -> list[tuple]:
-    return [s for s, _ in od.infer(list(in_shapes), list(in_dtypes), attrs)]

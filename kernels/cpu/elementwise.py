@@ -6,7 +6,6 @@ goes through ``kernels.codegen.load_source`` so Numba's disk cache applies acros
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numba
 import numpy as np
@@ -65,7 +64,3 @@ def _kernel(op_type: str) -> Callable:
 for _name, _od in OPS.items():
     if _od.kind == "elementwise":
         register_kernel(_name, "cpu")(_kernel(_name))
-
-
-def apply_ufunc(op_type: str, attrs: dict, *ins: Any) -> np.ndarray:
-    return _kernel(op_type)(attrs, *ins)

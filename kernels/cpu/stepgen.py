@@ -620,7 +620,3 @@ def generate(program, kernel_hash: str) -> tuple[str, Layout]:
     body, lay = g.generate()
     src = HEADER.format(note=f"kernels {kernel_hash}") + body
     return src, lay
-
-
-def dtype_of(t: Tensor) -> np.dtype:
-    return t.dtype.np

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,11 +25,10 @@ from ..codegen import load_source
 from ..registry import get_kernel
 from .stepgen import Unsupported, generate
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
+_HERE = Path(__file__).resolve().parent
 # generated steps call these kernels: their source is part of the cache key
 KERNEL_HASH = hashlib.sha1(b"".join(
-    open(os.path.join(_HERE, f), "rb").read()
-    for f in sorted(os.listdir(_HERE)) if f.endswith(".py") and f != "step.py")).hexdigest()[:12]
+    f.read_bytes() for f in sorted(_HERE.glob("*.py")) if f.name != "step.py")).hexdigest()[:12]
 
 COMPILE_COUNT = [0]  # generated step functions built in this process (tests assert on it)
 _HOT_KINDS = {"matmul", "reduce", "nn"}

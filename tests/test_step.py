@@ -150,3 +150,17 @@ def test_debug_numerics_uses_op_by_op_path():
         with pytest.raises(ge.NumericsError) as e:
             s.run(y, {x: [1.0, -1.0]})
         assert "log" in str(e.value) and "test_step.py" in str(e.value)
+
+
+def test_plan_info_says_how_a_plan_runs():
+    x, y, loss, train, _ = _mlp("sgd")
+    xs, ys = _data()
+    with ge.Session(jit="step") as s:
+        init = s.plan_info(ge.global_variables_initializer())
+        assert init["executor"] == "op by op" and "compute-heavy" in init["reason"]
+        info = s.plan_info([train, loss], {x: xs, y: ys})
+        assert info["executor"] == "compiled step" and info["fused_loops"] >= 1
+        assert info["buffers"] >= 1 and info["batch_sizes_seen"] == 0  # built, not run
+    with ge.Session(jit="op") as s:
+        s.run(ge.global_variables_initializer())
+        assert s.plan_info(loss, {x: xs, y: ys})["executor"] == "op by op"

@@ -109,24 +109,47 @@ class Session:
         leaves = flatten(fetches, _is_leaf)
         resolved = [self._resolve(x) for x in leaves]
         feeds = self._feeds(feed_dict or {})
+        with self._lock:
+            exe = self._executable(resolved, feeds)
+            vals = self._execute(exe, feeds)
+            out = [None if isinstance(r, Operation) else _host_copy(vals[exe.program.resolve(r)])
+                   for r in resolved]
+        return pack(fetches, out, _is_leaf)
+
+    def _executable(self, resolved: list, feeds: dict) -> Any:
+        """The cached plan for these fetches and feed dtypes/ranks (compiled on first use)."""
         key = (tuple(map(id, resolved)),
                tuple(sorted((id(t), v.dtype.str, v.ndim) for t, v in feeds.items())))
-        with self._lock:
-            exe = self._plans.get(key)
-            if exe is None:
-                tensors = [r for r in resolved if isinstance(r, Tensor)]
-                ops = [r for r in resolved if isinstance(r, Operation)]
-                program = compile_program(tensors, ops, list(feeds))
-                exe = self._plans[key] = self.backend.compile(program, self.debug_numerics)
-            vals = self._execute(exe, feeds)
-            out = []
-            for r in resolved:
-                if isinstance(r, Operation):
-                    out.append(None)
-                else:
-                    v = vals[exe.program.resolve(r)]
-                    out.append(_host_copy(v))
-        return pack(fetches, out, _is_leaf)
+        exe = self._plans.get(key)
+        if exe is None:
+            tensors = [r for r in resolved if isinstance(r, Tensor)]
+            ops = [r for r in resolved if isinstance(r, Operation)]
+            program = compile_program(tensors, ops, list(feeds))
+            exe = self._plans[key] = self.backend.compile(program, self.debug_numerics)
+        return exe
+
+    def plan_info(self, fetches: Any, feed_dict: dict | None = None) -> dict:
+        """How ``run(fetches, feed_dict)`` executes: ``executor`` ("compiled step" or "op by op"),
+        ``reason`` when not compiled, and counts of ops, fused loops and pooled buffers.
+
+        >>> import graphengine as ge
+        >>> x = ge.placeholder(ge.float32, (None, 2))
+        >>> ge.Session(device="reference").plan_info(x * 2, {x: [[1.0, 2.0]]})["executor"]
+        'op by op'
+        """
+        leaves = [self._resolve(x) for x in flatten(fetches, _is_leaf)]
+        with self._lock:  # builds (or reuses) the plan run would use, without running it
+            exe = self._executable(leaves, self._feeds(feed_dict or {}))
+        compiled = hasattr(exe, "lay")
+        info = {"backend": self.backend.name, "executor": "compiled step" if compiled else "op by op",
+                "ops": len(exe.program.ops)}
+        if compiled:
+            info["fused_loops"] = sum(1 for s in exe.fused.ops if getattr(s, "type", "") == "fused")
+            info["buffers"] = len(exe.lay.slot_dtype)
+            info["batch_sizes_seen"] = len(exe._sigs)
+        else:
+            info["reason"] = getattr(exe, "why_not_compiled", f"backend {self.backend.name!r} runs op by op")
+        return info
 
     def make_callable(self, fetches: Any, feed_list: list | None = None) -> Any:
         """A function ``f(*feed_values)`` that runs ``fetches`` with the least per-call work

@@ -10,9 +10,14 @@ CuPy cannot capture cuBLAS calls (``NotImplementedError`` during capture), so tw
 A recording pins every buffer of one step (feeds, intermediates, outputs); replays copy the new
 feeds into the pinned feed buffers, launch, and read the pinned fetch buffers. Recordings are
 keyed by feed shapes and the state version (a replaced variable buffer invalidates them). The
-first call with a new key runs eagerly: that compiles and loads every kernel and warms CuPy's
-memory pool, so the capture neither loads modules nor calls cudaMalloc. Steps that draw host
-random numbers (initializers, dropout) are never captured: a graph would replay one sample.
+first call with a new key runs eagerly (with the tiled GEMM in whole-step mode): that compiles
+and loads every kernel the capture will launch and warms CuPy's memory pool. Buffers allocated
+while capturing (outputs and kernels' scratch space) belong to the recording, which keeps them
+alive as long as the graph can be replayed. Steps that draw host random numbers (initializers,
+dropout) are never captured: a graph would replay one sample.
+
+Under the Numba CUDA simulator the array layer's stream emulates capture (device.SimStream), so
+CI runs both modes end to end.
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ class Recording:
     feeds: dict                       # tensor -> pinned device feed buffer
     vals: dict                        # every device value of the step (keeps buffers alive)
     items: list = field(default_factory=list)   # callables replayed in order
+    held: list = field(default_factory=list)    # every buffer allocated while capturing
+    graphs: int = 0                   # captured graphs in ``items`` (the rest: eager matmuls)
 
 
 class CapturedExecutable:
@@ -48,8 +55,14 @@ class CapturedExecutable:
         if rec is None:
             if key not in self._seen:
                 self._seen.add(key)
-                return self.eager.run(feeds, state)  # warm-up: compile, load, fill the pool
-            rec = self._records[key] = self._record(feeds, state)
+                # warm-up: compile and load every kernel the capture launches, fill the pool
+                self.arrays.use_own_gemm = self.whole_step
+                try:
+                    return self.eager.run(feeds, state)
+                finally:
+                    self.arrays.use_own_gemm = False
+            rec = self._record(feeds, state)
+            self._records[key] = rec
         else:
             with device.using(self.arrays):
                 for t, v in feeds.items():
@@ -61,26 +74,40 @@ class CapturedExecutable:
 
     def _record(self, feeds: dict, state: Any) -> Recording:
         arrays = self.arrays
-        stream = arrays.stream
+        # recordings of an older state version point at replaced variable buffers: drop them
+        self._records = {k: r for k, r in self._records.items() if k[1] == state.version}
         with device.using(arrays):
             pinned = self.eager.upload_feeds(feeds)
             rec = Recording(feeds=pinned, vals=dict(pinned))
             segments = self._segments()
             for seg in segments:
                 if not self.whole_step and len(seg) == 1 and seg[0][0].type == "matmul":
-                    rec.items.append(self._eager_matmul(seg[0][0], rec.vals))
+                    if seg[0][0].outputs[0] not in rec.vals:  # (a fed matmul output is not run)
+                        rec.items.append(self._eager_matmul(seg[0][0], rec.vals))
                     continue
-                arrays.use_own_gemm = self.whole_step
-                try:
-                    stream.begin_capture()
-                    try:
-                        self.eager.run_steps(rec.vals, state, seg)
-                    finally:
-                        graph = stream.end_capture()
-                finally:
-                    arrays.use_own_gemm = False
-                rec.items.append(lambda g=graph: g.launch(stream))
+                rec.items.append(self._capture(seg, rec, state))
+                rec.graphs += 1
         return rec
+
+    def _capture(self, seg: list, rec: Recording, state: Any) -> Any:
+        arrays, stream = self.arrays, self.arrays.stream
+        arrays.use_own_gemm = self.whole_step
+        arrays.held = rec.held
+        stream.begin_capture()
+        try:
+            self.eager.run_steps(rec.vals, state, seg)
+        except BaseException:
+            try:
+                stream.end_capture()  # leave the stream usable; the step's error is the one to see
+            except Exception:  # noqa: BLE001, S110 - an invalidated capture also fails to end
+                pass
+            raise
+        else:
+            graph = stream.end_capture()
+        finally:
+            arrays.use_own_gemm = False
+            arrays.held = None
+        return lambda: graph.launch(stream)
 
     def _segments(self) -> list[list]:
         steps = self.eager.steps

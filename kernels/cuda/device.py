@@ -7,7 +7,10 @@ Two implementations share one interface, so every kernel and the backend are wri
   ``cuda.external_stream``), so the whole step is ordered on one stream with no host sync.
 * ``NumbaArrays``: Numba device arrays and the tiled GEMM kernel. It needs nothing but Numba, so
   it runs under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), which is how CI tests the GPU
-  path end to end.
+  path end to end. Under the simulator its stream also emulates CUDA-graph capture
+  (``SimStream``): launches are recorded instead of run, a graph replays them, and what real
+  capture forbids (host syncs, pageable host copies, cuBLAS) raises. That is how CI tests the
+  captured-step modes (``jit="graph"`` / ``"segments"``) without a GPU.
 
 Kernels find the active layer with ``current()``; the backend sets it around each step.
 """
@@ -40,24 +43,91 @@ def blocks_for(n: int, tpb: int = TPB) -> int:
     return max(1, min(MAX_BLOCKS, (int(n) + tpb - 1) // tpb))
 
 
+class StreamCaptureError(RuntimeError):
+    """An operation that CUDA stream capture does not allow was issued while capturing."""
+
+
+class SimGraph:
+    """A captured step under the simulator: the recorded launches and copies, replayed in order."""
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+    def launch(self, stream: Any = None) -> None:
+        for item in self.items:
+            item()
+
+
+class SimStream:
+    """CUDA-graph capture semantics for the simulator (the parts graphengine relies on).
+
+    Between ``begin_capture`` and ``end_capture`` device work is recorded, not run, with its
+    arguments bound (buffers by reference, scalars by value), as a CUDA graph binds them; host
+    work runs once, at capture time, and is absent from the replays; what real capture rejects
+    raises ``StreamCaptureError``. A captured step that is right here is right on a GPU for
+    everything but the driver itself.
+    """
+
+    def __init__(self) -> None:
+        self.recording: list | None = None
+        self.ptr = 0
+
+    def begin_capture(self, mode: Any = None) -> None:
+        if self.recording is not None:
+            raise StreamCaptureError("the stream is already capturing")
+        self.recording = []
+
+    def end_capture(self) -> SimGraph:
+        if self.recording is None:
+            raise StreamCaptureError("end_capture without begin_capture")
+        items, self.recording = self.recording, None
+        return SimGraph(items)
+
+    def is_capturing(self) -> bool:
+        return self.recording is not None
+
+    def forbid(self, what: str) -> None:
+        if self.recording is not None:
+            self.recording = None  # a real capture is invalidated by the illegal call
+            raise StreamCaptureError(f"{what} while the stream is capturing a CUDA graph")
+
+    def synchronize(self) -> None:
+        self.forbid("stream synchronization")
+        cuda.synchronize()
+
+
 class NumbaArrays:
-    """Numba device arrays on the default stream; matmul by the tiled Numba-CUDA GEMM."""
+    """Numba device arrays on the default stream; matmul by the tiled Numba-CUDA GEMM.
+    Under the simulator, ``stream`` emulates CUDA-graph capture (see ``SimStream``)."""
 
     name = "numba"
-    captures = False
+    captures = SIMULATOR
+
+    def __init__(self) -> None:
+        self.stream = SimStream()
+        self.use_own_gemm = False   # as CupyArrays: inside a whole-step capture
+        self.held: list | None = None  # buffers allocated while capturing (see capture.py)
 
     def empty(self, shape: tuple, dtype: Any) -> Any:
-        return cuda.device_array(tuple(shape), dtype=np.dtype(dtype))
+        out = cuda.device_array(tuple(shape), dtype=np.dtype(dtype))
+        if self.held is not None:
+            self.held.append(out)
+        return out
 
     def upload(self, host: np.ndarray) -> Any:
+        self.stream.forbid("a host-to-device upload from pageable memory")
         return cuda.to_device(host_contiguous(host))
 
     def download(self, dev: Any) -> np.ndarray:
+        self.stream.forbid("a device-to-host download (a host sync)")
         return np.asarray(dev.copy_to_host())
 
     def copy_into(self, dst: Any, src: Any) -> None:
         if isinstance(src, np.ndarray):
+            self.stream.forbid("a host-to-device copy from pageable memory")
             dst.copy_to_device(host_contiguous(src, dst.dtype))
+        elif self.stream.recording is not None:
+            self.stream.recording.append(lambda: dst.copy_to_device(src))
         else:
             dst.copy_to_device(src)
 
@@ -65,14 +135,20 @@ class NumbaArrays:
         return cuda.is_cuda_array(x) if not SIMULATOR else hasattr(x, "copy_to_host")
 
     def launch(self, kernel: Any, blocks: Any, threads: Any, *args: Any) -> None:
-        kernel[blocks, threads](*args)
+        if self.stream.recording is not None:
+            self.stream.recording.append(lambda: kernel[blocks, threads](*args))
+        else:
+            kernel[blocks, threads](*args)
 
     def matmul(self, a: Any, b: Any, ta: bool, tb: bool, out: Any) -> Any:
+        if self.stream.recording is not None and not self.use_own_gemm:
+            # as CuPy 14: its cuBLAS calls cannot be captured
+            self.stream.forbid("a cuBLAS matmul (NotImplementedError in CuPy)")
         from .matmul import gemm_numba
         return gemm_numba(self, a, b, ta, tb, out)
 
     def synchronize(self) -> None:
-        cuda.synchronize()
+        self.stream.synchronize()
 
     @contextlib.contextmanager
     def activate(self) -> Iterator[None]:
@@ -93,9 +169,15 @@ class CupyArrays:
             self.stream = cupy.cuda.Stream(non_blocking=True)
         self.nb_stream = cuda.external_stream(self.stream.ptr)
         self.use_own_gemm = False  # set inside a captured step: cuBLAS cannot be captured
+        # Buffers allocated while capturing. A captured graph keeps writing to them on every
+        # replay, so the recording owns them: freed, CuPy's pool would hand them to other arrays.
+        self.held: list | None = None
 
     def empty(self, shape: tuple, dtype: Any) -> Any:
-        return self.cp.empty(tuple(shape), dtype=np.dtype(dtype))
+        out = self.cp.empty(tuple(shape), dtype=np.dtype(dtype))
+        if self.held is not None:
+            self.held.append(out)
+        return out
 
     def upload(self, host: np.ndarray) -> Any:
         out = self.cp.empty(host.shape, dtype=host.dtype)

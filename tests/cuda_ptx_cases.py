@@ -96,11 +96,13 @@ def test_tiled_gemm_compiles(dt):
 @pytest.mark.parametrize("log", [False, True])
 def test_softmax_compiles(log):
     _ptx(nn.softmax_kernel(np.dtype(np.float32), log), (F32, F32, int64, int64))
+    _ptx(nn.softmax_serial_kernel(np.dtype(np.float32), log), (F32, F32, int64, int64))
 
 
 @pytest.mark.parametrize("sparse,labels", [(True, I64), (True, int32[::1]), (False, F32)])
 def test_fused_xent_compiles(sparse, labels):
     _ptx(nn.xent_kernel(np.dtype(np.float32), sparse), (F32, labels, F32, F32, int64, int64))
+    _ptx(nn.xent_serial_kernel(np.dtype(np.float32), sparse), (F32, labels, F32, F32, int64, int64))
 
 
 def test_movement_kernels_compile():

@@ -15,15 +15,8 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
     pytest.skip("run through tests/test_cuda_sim.py (needs NUMBA_ENABLE_CUDASIM=1 before numba loads)",
                 allow_module_level=True)
 
-# The simulator runs a block's threads as Python threads and polls them from the launching thread;
-# with the default 5 ms GIL switch interval each poll can hold the GIL for 5 ms while the threads
-# wait. A short interval makes the whole simulator suite ~5x faster (measured: one 3-step MLP
-# training 4.6 s -> 0.64 s).
-import sys  # noqa: E402
-
-sys.setswitchinterval(5e-5)
-
 import opdb  # noqa: E402
+import simpatch  # noqa: E402,F401  (a faster, race-free simulator: see the module)
 from numba import cuda  # noqa: E402
 
 import graphengine as ge  # noqa: E402
@@ -137,10 +130,32 @@ def test_fused_xent_loss_and_backprop_in_one_kernel():
     np.testing.assert_allclose(back, p - dense, rtol=1e-5, atol=1e-6)
 
 
-def test_sparse_xent_out_of_range_label_gives_nan_not_a_crash():
-    x = np.zeros((2, 3), np.float32)
-    loss, _ = _run("sparse_softmax_xent", {}, x, np.array([1, 3], np.int64))
-    assert np.isfinite(loss[0]) and np.isnan(loss[1])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_short_rows_one_thread_per_row(op):
+    # C = 10 <= SERIAL_MAX_C: one thread per row; 700 rows > MAX_BLOCKS * TPB exercise the grid stride
+    from kernels.cuda import nn
+    assert 10 <= nn.SERIAL_MAX_C < 700 and device.MAX_BLOCKS * device.TPB < 700
+    x = np.random.default_rng(2).standard_normal((700, 10)).astype(np.float32) * 4
+    (got,) = _run(op, {}, x)
+    np.testing.assert_allclose(got, OPS[op].ref({}, x), rtol=1e-5, atol=1e-6)
+
+
+def test_fused_xent_short_rows_one_thread_per_row():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((700, 10)).astype(np.float32)
+    y = rng.integers(0, 10, 700)
+    for op, labels in (("sparse_softmax_xent", y), ("softmax_xent", np.eye(10, dtype=np.float32)[y])):
+        loss, back = _run(op, {}, x, labels)
+        want_loss, want_back = OPS[op].ref({}, x, labels)
+        np.testing.assert_allclose(loss, want_loss, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(back, want_back, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("C", [3, 40])  # the one-thread-per-row and the block-per-row kernels
+def test_sparse_xent_out_of_range_label_gives_nan_not_a_crash(C):
+    x = np.zeros((3, C), np.float32)
+    loss, _ = _run("sparse_softmax_xent", {}, x, np.array([1, C, -1], np.int64))
+    assert np.isfinite(loss[0]) and np.isnan(loss[1]) and np.isnan(loss[2])
 
 
 def _update_case(op_type):

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -52,6 +53,45 @@ def test_every_kernel_compiles_to_ptx_for_sm90():
         reasons = [line for line in out.splitlines() if line.startswith("SKIPPED")]
         pytest.skip("PTX compilation unavailable: " + (reasons[0] if reasons else out[-500:]))
     assert r.returncode == 0, f"PTX compilation failed (exit {r.returncode}):\n{out[-20000:]}"
+
+
+BENCH_ARGS = ["--sizes", "6,5,3", "--batches", "4", "--opt", "adam", "--min-steps", "1",
+              "--min-seconds", "0", "--xent-shapes", "16x10,2x40"]
+
+
+@pytest.mark.cudasim
+def test_gpu_benchmark_runs_every_column_on_the_simulator(tmp_path):
+    # the script a GPU session runs, end to end (timings under the simulator mean nothing)
+    code = (f"import simpatch\nfrom bench.gpu_vs_cpu import main\n"
+            f"main({BENCH_ARGS + ['--plot', str(tmp_path / 'p.png'), '--json', str(tmp_path / 'r.json')]!r})")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(NUMBA_ENABLE_CUDASIM="1"),
+                       capture_output=True, text=True, timeout=600)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-5000:]
+    assert "GPU: Numba CUDA simulator" in out and "MISMATCH" not in out, out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert set(report["agreement"]) == {"adam/op", "adam/graph", "adam/segments"}
+    assert all(a["ok"] for a in report["agreement"].values()), report["agreement"]
+    assert [(x["rows"], x["cols"]) for x in report["xent"]] == [(16, 10), (2, 40)]
+    (row,) = report["steps"]
+    assert all(row[k] > 0 for k in ("cpu", "gpu_op", "gpu_graph", "gpu_segments")), row
+    assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_gpu_benchmark_without_a_gpu_measures_the_cpu(tmp_path):
+    if _cupy_reason() is None:
+        pytest.skip("a GPU is present: the no-GPU path cannot be exercised here")
+    r = subprocess.run([sys.executable, "-m", "bench.gpu_vs_cpu", *BENCH_ARGS, "--plot", str(tmp_path / "p.png"),
+                        "--json", str(tmp_path / "r.json")],
+                       cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-5000:]
+    assert "No GPU:" in out and "Measuring the CPU column only" in out, out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["gpu"] is None and report["no_gpu_reason"]
+    (row,) = report["steps"]
+    assert row["cpu"] > 0 and row["gpu_best"] is None
+    assert (tmp_path / "p.png").stat().st_size > 0
 
 
 def test_cpu_path_never_imports_cuda_or_cupy():

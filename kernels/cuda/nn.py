@@ -1,9 +1,16 @@
 """Row-wise nn kernels: softmax, log-softmax and the fused softmax cross-entropies.
 
-One block per row; max and sum go through a shared-memory tree (no warp shuffles, so the
-simulator runs them). The fused cross-entropy reads the logits three times from cache-friendly
-rows and writes the loss and ``softmax - labels`` in the same launch: forward and backward in one
-pass over memory.
+Two shapes of kernel, picked by the row length C:
+
+* short rows (C <= SERIAL_MAX_C, e.g. the 10 classes of a classifier's output): one thread per
+  row, grid-stride over rows. A block per row would leave almost all of its threads idle and pay
+  its shared-memory trees for a few elements.
+* long rows: one block per row; max and sum go through a shared-memory tree (no warp shuffles,
+  so the simulator runs them).
+
+The fused cross-entropy reads the logits three times (from L1/L2: the row was just read) and
+writes the loss and ``softmax - labels`` in the same launch: forward and backward in one pass
+over device memory.
 """
 from __future__ import annotations
 
@@ -20,6 +27,69 @@ from . import device
 from .elementwise import flat
 
 TPB = device.TPB
+SERIAL_MAX_C = 32  # rows up to this long: one thread per row
+
+
+@cache
+def softmax_serial_kernel(dtype: Any, log: bool) -> Any:
+    dt = np.dtype(dtype)
+    zero = dt.type(0)
+
+    def softmax_rows_serial(x, y, R, C):
+        r = cuda.grid(1)
+        while r < R:
+            base = r * C
+            m = x[base]
+            for k in range(1, C):
+                m = x[base + k] if x[base + k] > m else m
+            total = zero
+            for k in range(C):
+                total += math.exp(x[base + k] - m)
+            if log:
+                lse = math.log(total)
+                for k in range(C):
+                    y[base + k] = x[base + k] - m - lse
+            else:
+                for k in range(C):
+                    y[base + k] = math.exp(x[base + k] - m) / total
+            r += cuda.gridsize(1)
+    return cuda.jit(softmax_rows_serial)
+
+
+@cache
+def xent_serial_kernel(dtype: Any, sparse: bool) -> Any:
+    """The fused cross-entropy of ``xent_kernel``, one thread per (short) row."""
+    dt = np.dtype(dtype)
+    zero = dt.type(0)
+    one = dt.type(1)
+    nan = dt.type(np.nan)
+
+    def xent_rows_serial(x, labels, loss, back, R, C):
+        r = cuda.grid(1)
+        while r < R:
+            base = r * C
+            m = x[base]
+            for k in range(1, C):
+                m = x[base + k] if x[base + k] > m else m
+            total = zero
+            for k in range(C):
+                total += math.exp(x[base + k] - m)
+            lse = math.log(total) + m
+            if sparse:
+                lab = labels[r]
+                for k in range(C):
+                    p = math.exp(x[base + k] - m) / total
+                    back[base + k] = p - one if lab == k else p
+                loss[r] = lse - x[base + lab] if 0 <= lab < C else nan
+            else:
+                part = zero
+                for k in range(C):
+                    p = math.exp(x[base + k] - m) / total
+                    back[base + k] = p - labels[base + k]
+                    part += labels[base + k] * (lse - x[base + k])
+                loss[r] = part
+            r += cuda.gridsize(1)
+    return cuda.jit(xent_rows_serial)
 
 
 # The block-wide max and sum are written out inline in each kernel: a call to a
@@ -160,7 +230,10 @@ def softmax_cuda(log: bool):
         dev = device.current()
         y = dev.empty(tuple(x.shape), x.dtype)
         R, C = _rows(x)
-        if R and C:
+        if R and C <= SERIAL_MAX_C:
+            dev.launch(softmax_serial_kernel(np.dtype(x.dtype), log), device.blocks_for(R), TPB,
+                       flat(x), flat(y), R, C)
+        elif R:
             dev.launch(softmax_kernel(np.dtype(x.dtype), log), min(R, device.MAX_BLOCKS), TPB,
                        flat(x), flat(y), R, C)
         return y
@@ -173,7 +246,10 @@ def xent_cuda(sparse: bool):
         R, C = _rows(x)
         loss = dev.empty((R,), x.dtype)
         back = dev.empty(tuple(x.shape), x.dtype)
-        if R and C:
+        if R and C and C <= SERIAL_MAX_C:
+            dev.launch(xent_serial_kernel(np.dtype(x.dtype), sparse), device.blocks_for(R), TPB,
+                       flat(x), flat(labels), loss, flat(back), R, C)
+        elif R and C:
             dev.launch(xent_kernel(np.dtype(x.dtype), sparse), min(R, device.MAX_BLOCKS), TPB,
                        flat(x), flat(labels), loss, flat(back), R, C)
         return loss, back

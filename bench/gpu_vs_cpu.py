@@ -199,7 +199,8 @@ def fmt(v: float | None, spec: str = "9.1f", unit: str = "") -> str:
     return (format(v, spec) + unit) if v is not None else format("n/a", f">{width}")
 
 
-def plot(results: list[dict], path: str, gpu_note: str | None, modes: list[str], sizes: tuple) -> None:
+def plot(results: list[dict], path: str, gpu_note: str | None, modes: list[str], sizes: tuple,
+         gpu: str | None = None) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -218,7 +219,7 @@ def plot(results: list[dict], path: str, gpu_note: str | None, modes: list[str],
     ax.set_xlabel("batch size")
     ax.set_ylabel("training steps / s")
     title = f"MLP {'-'.join(map(str, sizes))}: steps/s vs batch size"
-    ax.set_title(title + ("\n(no GPU: CPU only)" if gpu_note else ""))
+    ax.set_title(title + ("\n(no GPU: CPU only)" if gpu_note else f"\nGPU: {gpu}" if gpu else ""), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -298,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                   f" {fmt(None if share is None else 100 * share, '8.1f', '%')} {fmt(row['torch'])}"
                   f" {fmt(ratio(best, row['torch']), '9.2f', 'x')}", flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.plot)), exist_ok=True)
-    plot(report["steps"], args.plot, note, modes, args.sizes)
+    plot(report["steps"], args.plot, note, modes, args.sizes, report["gpu"])
     print(f"\nplot saved to {args.plot}")
     if args.json:
         with open(args.json, "w") as f:

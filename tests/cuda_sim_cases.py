@@ -1,8 +1,9 @@
-"""GPU backend cases that run under the Numba CUDA simulator (NUMBA_ENABLE_CUDASIM=1).
+"""GPU backend cases: under the Numba CUDA simulator (NUMBA_ENABLE_CUDASIM=1), or on a real GPU
+with the CuPy array layer (GRAPHENGINE_TEST_GPU=1).
 
 Not collected by the main run (no ``test_`` prefix): tests/test_cuda_sim.py runs this module in a
-subprocess with the simulator switched on before Numba is imported. The simulator runs each
-CUDA thread in Python, so every case is tiny.
+subprocess, with the simulator switched on before Numba is imported (always), and on a real GPU
+(when CuPy finds one). The simulator runs each CUDA thread in Python, so every case is tiny.
 """
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import os
 import numpy as np
 import pytest
 
-if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
-    pytest.skip("run through tests/test_cuda_sim.py (needs NUMBA_ENABLE_CUDASIM=1 before numba loads)",
-                allow_module_level=True)
+SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+REAL_GPU = os.environ.get("GRAPHENGINE_TEST_GPU") == "1" and not SIM
+if not (SIM or REAL_GPU):
+    pytest.skip("run through tests/test_cuda_sim.py (needs NUMBA_ENABLE_CUDASIM=1 before numba loads, "
+                "or GRAPHENGINE_TEST_GPU=1 on a machine with a GPU)", allow_module_level=True)
+if SIM:
+    import simpatch  # noqa: F401  (a faster, race-free simulator: see the module)
 
 import opdb  # noqa: E402
-import simpatch  # noqa: E402,F401  (a faster, race-free simulator: see the module)
 from numba import cuda  # noqa: E402
 
 import graphengine as ge  # noqa: E402
@@ -27,9 +31,11 @@ from kernels.cuda.backend import CudaBackend  # noqa: E402
 from kernels.registry import get_kernel, missing_kernels  # noqa: E402
 
 opdb.SESSION_KWARGS["gpu"] = {"device": "gpu"}  # every op-database check, on the GPU backend
-ARRAYS = device.NumbaArrays()
+ARRAYS = CudaBackend().arrays  # NumbaArrays on the simulator, CupyArrays on a GPU
+sim_only = pytest.mark.skipif(not SIM, reason="checks the simulator's own emulation")
 
 
+@sim_only
 def test_simulator_is_on():
     assert cuda.simulator_enabled if hasattr(cuda, "simulator_enabled") else device.SIMULATOR
     assert device.SIMULATOR and device.TPB == 8
@@ -132,9 +138,10 @@ def test_fused_xent_loss_and_backprop_in_one_kernel():
 
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
 def test_short_rows_one_thread_per_row(op):
-    # C = 10 <= SERIAL_MAX_C: one thread per row; 700 rows > MAX_BLOCKS * TPB exercise the grid stride
+    # C = 10 <= SERIAL_MAX_C: one thread per row; 700 rows > MAX_BLOCKS * TPB (simulator) exercise
+    # the grid stride
     from kernels.cuda import nn
-    assert 10 <= nn.SERIAL_MAX_C < 700 and device.MAX_BLOCKS * device.TPB < 700
+    assert 10 <= nn.SERIAL_MAX_C < 700 and (device.MAX_BLOCKS * device.TPB < 700 or not SIM)
     x = np.random.default_rng(2).standard_normal((700, 10)).astype(np.float32) * 4
     (got,) = _run(op, {}, x)
     np.testing.assert_allclose(got, OPS[op].ref({}, x), rtol=1e-5, atol=1e-6)
@@ -190,7 +197,8 @@ def test_fused_optimizer_update_in_place(op_type):
 
 def test_device_state_copies_into_its_own_buffer():
     v = ge.Variable(np.zeros((2, 3), np.float32), name="v")
-    st = CudaBackend().new_state()
+    from kernels.cuda.state import DeviceState
+    st = DeviceState(ARRAYS)
     st.write(v.op, np.ones((2, 3)))
     buf = st.read(v.op)
     assert not isinstance(buf, np.ndarray)
@@ -362,6 +370,7 @@ def test_steps_drawing_host_random_numbers_are_never_captured():
     assert len(got) > 1, "a replayed graph would repeat one dropout mask"
 
 
+@sim_only
 def test_emulated_capture_rejects_what_cuda_capture_rejects():
     arrays = device.NumbaArrays()
     buf = arrays.upload(np.zeros(4, np.float32))
@@ -374,6 +383,7 @@ def test_emulated_capture_rejects_what_cuda_capture_rejects():
         assert not arrays.stream.is_capturing()  # the illegal call ended (invalidated) the capture
 
 
+@sim_only
 def test_emulated_capture_records_launches_and_replays_them():
     from kernels.cuda.elementwise import launch_map
     arrays = device.NumbaArrays()

@@ -5,8 +5,10 @@
   training steps against the reference backend;
 * PTX compilation of every kernel for sm_90 (tests/cuda_ptx_cases.py), in a subprocess with the
   simulator off, skipped with the reason when NVVM is missing;
+* the GPU benchmark script end to end on the simulator, and without a GPU (CPU column only);
 * the CPU path never imports numba.cuda or CuPy; asking for the GPU without one explains what is
-  missing; the CuPy backend itself (skipped with the reason when CuPy or a GPU is missing).
+  missing; the CuPy backend itself, and the simulator suite's cases again on the real GPU
+  (skipped with the reason when CuPy or a GPU is missing).
 """
 from __future__ import annotations
 
@@ -163,6 +165,15 @@ def _mlp_steps(device: str, jit: str | None = None, steps: int = 3) -> tuple:
         s.run(ge.global_variables_initializer())
         out = [s.run([loss, grads, train], {x: xs, y: ys})[:2] for _ in range(steps)]
         return out, s.run([w1, b1, w2])
+
+
+def test_gpu_suite_on_a_real_gpu(gpu):
+    # the simulator suite's cases again, on the GPU with the CuPy array layer (cuBLAS, one stream,
+    # real CUDA-graph capture)
+    r = _pytest("cuda_sim_cases.py", GRAPHENGINE_TEST_GPU="1")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, f"GPU suite failed (exit {r.returncode}):\n{out[-20000:]}"
+    assert " passed" in out.splitlines()[-1], out[-5000:]
 
 
 @pytest.mark.parametrize("jit", [None, "graph", "segments"])

@@ -135,6 +135,10 @@ class NumbaArrays:
         return cuda.is_cuda_array(x) if not SIMULATOR else hasattr(x, "copy_to_host")
 
     def launch(self, kernel: Any, blocks: Any, threads: Any, *args: Any) -> None:
+        for a in args:  # Numba would copy a host array in and back out, synchronously, per launch
+            if isinstance(a, np.ndarray) and a.ndim:
+                raise TypeError(f"host array {a.dtype}{a.shape} passed to CUDA kernel {kernel}: "
+                                "kernels take device arrays and scalars only")
         if self.stream.recording is not None:
             self.stream.recording.append(lambda: kernel[blocks, threads](*args))
         else:
@@ -168,6 +172,9 @@ class CupyArrays:
         with self.device:
             self.stream = cupy.cuda.Stream(non_blocking=True)
         self.nb_stream = cuda.external_stream(self.stream.ptr)
+        # Small grids are normal here (bias vectors, short rows): skip Numba's per-launch
+        # occupancy check and warning, host time spent on every launch.
+        _nb_config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
         self.use_own_gemm = False  # set inside a captured step: cuBLAS cannot be captured
         # Buffers allocated while capturing. A captured graph keeps writing to them on every
         # replay, so the recording owns them: freed, CuPy's pool would hand them to other arrays.

@@ -396,3 +396,62 @@ def test_emulated_capture_records_launches_and_replays_them():
         arrays.copy_into(a, np.full(4, 10, np.float32))  # a new "feed" after the capture
         graph.launch(arrays.stream)
         np.testing.assert_array_equal(arrays.download(out), np.full(4, 20, np.float32))
+
+
+# ----- device arrays in and out (embedding: no host round trip) -----------------------------------
+
+def _device(host):
+    """A device array made the way a user would (CuPy on a GPU), complete before it is fed."""
+    with device.using(ARRAYS):
+        out = ARRAYS.upload(host)
+        ARRAYS.synchronize()
+    return out
+
+
+def _host(d):
+    """A device array read back on the caller's current stream (what Session.run hands over to)."""
+    return d.get() if hasattr(d, "get") else d.copy_to_host()
+
+
+@pytest.mark.parametrize("jit", [None, "graph", "segments"])
+def test_device_feeds_and_device_fetches(jit):
+    from graphengine.runtime.session import is_device_array
+    x = ge.placeholder(ge.float32, (None, 3), name="x")
+    w = ge.Variable(np.arange(6, dtype=np.float32).reshape(3, 2), name="w")
+    y = ge.matmul(x, w)
+    train = ge.train.GradientDescentOptimizer(0.1).minimize(ge.reduce_sum(y))
+    host = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+    want_w = np.arange(6, dtype=np.float32).reshape(3, 2)
+    with ge.Session(device="gpu", jit=jit) as s:
+        s.run(w.initializer)
+        xd = _device(host)
+        for _ in range(4):  # captured modes: warm-up, record, replay, replay
+            got, _ = s.run([y, train], {x: xd}, device_arrays=True)
+            assert is_device_array(got)
+            np.testing.assert_allclose(_host(got), host @ want_w, rtol=1e-5, atol=1e-6)
+            want_w = want_w - 0.1 * host.sum(0)[:, None]
+        wd = s.run(w, device_arrays=True)           # a copy, not the variable's own buffer
+        assert wd is not s.state.read(w.op)
+        np.testing.assert_array_equal(_host(xd), host)  # the feed was not written
+        np.testing.assert_allclose(_host(wd), want_w, rtol=1e-5)
+        np.testing.assert_allclose(s.run(y, {x: xd}), host @ want_w, rtol=1e-5, atol=1e-6)  # host fetch
+        f = s.make_callable(y, [x], device_arrays=True)
+        assert is_device_array(f(xd))
+
+
+def test_device_feed_checked_like_a_host_feed():
+    x = ge.placeholder(ge.float32, (None, 3), name="xin")
+    with ge.Session(device="gpu") as s:
+        with pytest.raises(FeedError, match=r"device array of dtype float64 to placeholder 'xin'"):
+            s.run(x * 2, {x: _device(np.zeros((2, 3)))})
+        with pytest.raises(FeedError, match=r"shape \(2, 4\) to placeholder 'xin'"):
+            s.run(x * 2, {x: _device(np.zeros((2, 4), np.float32))})
+
+
+def test_device_feed_to_a_cpu_session_is_copied_to_the_host():
+    x = ge.placeholder(ge.float32, (None, 3))
+    xd = _device(np.ones((2, 3), np.float32))
+    with ge.Session() as s:
+        np.testing.assert_array_equal(s.run(x * 2, {x: xd}), np.full((2, 3), 2, np.float32))
+        out = s.run(x * 2, {x: xd}, device_arrays=True)  # a CPU session's arrays are host arrays
+        assert isinstance(out, np.ndarray)

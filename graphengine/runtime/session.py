@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -99,10 +100,16 @@ class Session:
 
     # running --------------------------------------------------------------------------------
     def run(self, fetches: Any, feed_dict: dict | None = None, options: Any = None,
-            run_metadata: Any = None) -> Any:
+            run_metadata: Any = None, *, device_arrays: bool = False) -> Any:
         """Compute ``fetches`` (a tensor, op, variable, name, or nested list/tuple/dict of them).
 
         Returns the same structure with NumPy arrays for tensors and None for ops.
+
+        On a GPU session, ``feed_dict`` values may be device arrays (CuPy arrays, Numba device
+        arrays, PyTorch CUDA tensors: anything with ``__cuda_array_interface__``); they are
+        used without a copy to the host. ``device_arrays=True`` returns the fetches as device
+        arrays (CuPy on a GPU; new arrays, not the session's buffers) for zero-copy hand-off
+        through ``__cuda_array_interface__`` / DLPack; on a CPU session it returns NumPy arrays.
         """
         if self._closed:
             raise RuntimeError("this Session is closed")
@@ -111,15 +118,20 @@ class Session:
         feeds = self._feeds(feed_dict or {})
         with self._lock:
             exe = self._executable(resolved, feeds)
-            vals = self._execute(exe, feeds)
-            out = [None if isinstance(r, Operation) else _host_copy(vals[exe.program.resolve(r)])
+            vals = self._execute(exe, feeds, host=not device_arrays)
+            out = [None if isinstance(r, Operation) else _out(vals[exe.program.resolve(r)], device_arrays)
                    for r in resolved]
         return pack(fetches, out, _is_leaf)
+
+    @property
+    def _device_feeds(self) -> bool:
+        """Whether this session's backend takes device arrays as feeds as they are."""
+        return getattr(self.backend, "name", "") == "cuda"
 
     def _executable(self, resolved: list, feeds: dict) -> Any:
         """The cached plan for these fetches and feed dtypes/ranks (compiled on first use)."""
         key = (tuple(map(id, resolved)),
-               tuple(sorted((id(t), v.dtype.str, v.ndim) for t, v in feeds.items())))
+               tuple(sorted((id(t), _dtype(v).str, len(v.shape)) for t, v in feeds.items())))
         exe = self._plans.get(key)
         if exe is None:
             tensors = [r for r in resolved if isinstance(r, Tensor)]
@@ -151,7 +163,8 @@ class Session:
             info["reason"] = getattr(exe, "why_not_compiled", f"backend {self.backend.name!r} runs op by op")
         return info
 
-    def make_callable(self, fetches: Any, feed_list: list | None = None) -> Any:
+    def make_callable(self, fetches: Any, feed_list: list | None = None, *,
+                      device_arrays: bool = False) -> Any:
         """A function ``f(*feed_values)`` that runs ``fetches`` with the least per-call work
         (TF1 ``Session.make_callable``): the plan is chosen once; each call only converts
         feeds whose dtype differs and checks their ranks.
@@ -175,6 +188,7 @@ class Session:
         single = not isinstance(fetches, list | tuple | dict)
         flat = type(fetches) in (list, tuple) and all(_is_leaf(f) for f in fetches)
         fast = getattr(exe, "call", None) if not self.debug_numerics else None
+        dev_ok = self._device_feeds
         if fast is not None:  # the compiled step takes feeds and gives fetches as lists
             order = {t: i for i, t in enumerate(exe.program.fetches)}
             slots = [None if g is None else order[g] for g in getters]
@@ -184,15 +198,15 @@ class Session:
             if len(values) != len(checks):
                 raise FeedError(f"expected {len(ts)} feed values ({[t.name for t in ts]}), got {len(values)}")
             vs = [v if (type(v) is np.ndarray and v.dtype == dt and v.ndim == nd and v.flags.c_contiguous)
-                  else convert_feed(t, v) for (t, dt, nd), v in zip(checks, values)]
+                  else convert_feed(t, v, device_ok=dev_ok) for (t, dt, nd), v in zip(checks, values)]
             if fast is not None:
                 with lock:
                     got = fast(vs, state)
                     out = [None if j is None else _host_copy(got[j]) for j in slots]
             else:
                 with self._lock:
-                    vals = self._execute(exe, dict(zip(ts, vs)))
-                    out = [None if g is None else _host_copy(vals[g]) for g in getters]
+                    vals = self._execute(exe, dict(zip(ts, vs)), host=not device_arrays)
+                    out = [None if g is None else _out(vals[g], device_arrays) for g in getters]
             if single:
                 return out[0]
             if flat:
@@ -200,12 +214,14 @@ class Session:
             return pack(fetches, out, _is_leaf)
         return call
 
-    def _execute(self, exe: Any, feeds: dict) -> dict:
+    def _execute(self, exe: Any, feeds: dict, host: bool = True) -> dict:
+        # host=False: a device backend leaves the fetches on the device (others ignore it)
+        run = exe.run if host or not self._device_feeds else partial(exe.run, host=False)
         if not self.debug_numerics:
-            return exe.run(feeds, self.state)
+            return run(feeds, self.state)
         saved = {op: _host_copy(v) for op, v in self.state.vars.items()}
         try:
-            return exe.run(feeds, self.state)
+            return run(feeds, self.state)
         except Exception:
             for op, v in saved.items():  # a failed debug step leaves the variables untouched
                 self.state.write(op, np.asarray(v))
@@ -242,7 +258,7 @@ class Session:
                 raise FeedError(f"feed_dict key {k!r} (type {type(k).__name__}) is not a tensor")
             if t.graph is not self.graph:
                 raise FeedError(f"feed_dict key {t.name} belongs to another graph")
-            out[t] = convert_feed(t, v)
+            out[t] = convert_feed(t, v, device_ok=self._device_feeds)
         return out
 
     # variables --------------------------------------------------------------------------------
@@ -287,9 +303,69 @@ def _host_copy(v: Any) -> Any:
     return v.copy()  # never hand out variable buffers, reused step buffers or constants
 
 
-def convert_feed(t: Tensor, value: Any, what: str = "placeholder") -> np.ndarray:
+def _out(v: Any, device_arrays: bool) -> Any:
+    """A fetched value as handed to the caller: a host copy, or a device array as it is (the
+    device backend already copied it out of the step's buffers)."""
+    return v if device_arrays and is_device_array(v) else _host_copy(v)
+
+
+def is_device_array(v: Any) -> bool:
+    """A GPU array: CuPy, Numba (also the simulator's), PyTorch CUDA, anything exposing
+    ``__cuda_array_interface__``."""
+    return not isinstance(v, np.ndarray) and (hasattr(v, "__cuda_array_interface__")
+                                              or hasattr(v, "copy_to_host"))
+
+
+def _dtype(v: Any) -> np.dtype:
+    dt = getattr(v, "dtype", None)
+    if isinstance(dt, np.dtype):
+        return dt
+    return np.dtype(v.__cuda_array_interface__["typestr"])  # e.g. a PyTorch tensor's torch.dtype
+
+
+def _c_contiguous(v: Any) -> bool:
+    flags = getattr(v, "flags", None)
+    if flags is not None and hasattr(flags, "c_contiguous"):
+        return bool(flags.c_contiguous)
+    if hasattr(v, "is_c_contiguous"):
+        return bool(v.is_c_contiguous())
+    cai = v.__cuda_array_interface__
+    if cai.get("strides") is None:
+        return True
+    want, acc = [], np.dtype(cai["typestr"]).itemsize
+    for n in reversed(cai["shape"]):
+        want.append(acc)
+        acc *= n
+    return all(n <= 1 or s == w for n, s, w in zip(cai["shape"], cai["strides"], reversed(want)))
+
+
+def _to_host(v: Any) -> np.ndarray:
+    for get in ("get", "copy_to_host"):
+        if hasattr(v, get):
+            return np.asarray(getattr(v, get)())
+    if hasattr(v, "cpu"):  # a PyTorch tensor
+        return np.asarray(v.detach().cpu())
+    return np.asarray(v)
+
+
+def convert_feed(t: Tensor, value: Any, what: str = "placeholder", device_ok: bool = False) -> Any:
+    """A feed value checked against ``t``'s dtype and shape: a C-contiguous NumPy array, or with
+    ``device_ok`` a device array used as it is (no casts or copies on the device)."""
     name = t.op.name
     site = f" (built at {t.op.site})" if t.op.site else ""
+    if is_device_array(value):
+        if not device_ok:
+            value = _to_host(value)  # a device array fed to a CPU session: one copy to the host
+        else:
+            dt, shape = _dtype(value), tuple(value.shape)
+            if dt != t.dtype.np:
+                raise FeedError(f"cannot feed a device array of dtype {dt} to {what} '{name}'{site} "
+                                f"of dtype {t.dtype.name}: cast it on the device first")
+            if not _c_contiguous(value):
+                raise FeedError(f"cannot feed a non-contiguous device array to {what} '{name}'{site}: "
+                                "make it contiguous on the device first")
+            _check_shape(t, shape, what, name, site)
+            return value
     try:
         arr = np.asarray(value)
     except ValueError as e:
@@ -302,12 +378,16 @@ def convert_feed(t: Tensor, value: Any, what: str = "placeholder") -> np.ndarray
             raise FeedError(f"cannot feed a value of dtype {arr.dtype} to {what} '{name}'{site} "
                             f"of dtype {t.dtype.name}")
         arr = arr.astype(want)
+    _check_shape(t, arr.shape, what, name, site)
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)  # keeps 0-d as 0-d
+
+
+def _check_shape(t: Tensor, got: tuple, what: str, name: str, site: str) -> None:
     shape = t.shape
     if shape is not None:
-        if arr.ndim != len(shape) or any(d is not None and d != n for d, n in zip(shape, arr.shape)):
-            raise FeedError(f"cannot feed a value of shape {shape_str(arr.shape)} to {what} "
+        if len(got) != len(shape) or any(d is not None and d != n for d, n in zip(shape, got)):
+            raise FeedError(f"cannot feed a value of shape {shape_str(got)} to {what} "
                             f"'{name}'{site}, which has shape {shape_str(shape)}")
-    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)  # keeps 0-d as 0-d
 
 
 __all__ = ["DTypeError", "InteractiveSession", "Session", "ShapeError", "get_default_session"]

@@ -131,7 +131,8 @@ class CudaExecutable:
 
     # -- pieces shared with the captured executable --------------------------------------
     def upload_feeds(self, feeds: dict) -> dict:
-        return {t: self.arrays.upload(np.asarray(v)) for t, v in feeds.items()}
+        """Host feeds uploaded; device feeds (already adopted) used in place."""
+        return {t: self.arrays.upload(v) if isinstance(v, np.ndarray) else v for t, v in feeds.items()}
 
     def run_steps(self, vals: dict, state: Any, steps: list | None = None) -> dict:
         for op, kern, update, inputs in self.steps if steps is None else steps:
@@ -160,19 +161,31 @@ class CudaExecutable:
                 vals[t] = v
         return vals
 
-    def fetch(self, vals: dict) -> dict:
-        """Device values of the fetches -> host NumPy (one wait for the stream, at the end)."""
+    def fetch(self, vals: dict, host: bool = True) -> dict:
+        """Device values of the fetches -> host NumPy (one wait for the stream, at the end), or
+        with ``host=False`` device copies (the step's buffers are reused or are variables)."""
         out = dict(vals)
         for t in self.program.fetches:
             r = self.program.resolve(t)
-            out[r] = self._host(vals[r])
+            v = vals[r]
+            if host:
+                out[r] = self._host(v)
+            elif self.arrays.is_device(v):
+                out[r] = self.arrays.copy(v)
+            else:
+                out[r] = self.arrays.upload(np.asarray(v))
         return out
 
-    def run(self, feeds: dict[Tensor, np.ndarray], state: Any) -> dict:
+    def run(self, feeds: dict[Tensor, Any], state: Any, host: bool = True) -> dict:
+        """One step. ``feeds``: NumPy or device arrays. ``host=False``: fetches stay on the device."""
         from . import device
+        feeds = self.arrays.adopt_feeds(feeds)
         with device.using(self.arrays):
             vals = self.run_steps(self.upload_feeds(feeds), state)
-            return self.fetch(vals)
+            out = self.fetch(vals, host)
+        if not host:
+            self.arrays.hand_over()
+        return out
 
     # -- helpers ---------------------------------------------------------------------------
     def _host(self, v: Any) -> Any:

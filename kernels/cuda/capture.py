@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from . import device
 from .backend import CudaExecutable, has_host_inputs
 
@@ -47,9 +49,9 @@ class CapturedExecutable:
         self._seen: set = set()
         self._records: dict[tuple, Recording] = {}
 
-    def run(self, feeds: dict, state: Any) -> dict:
+    def run(self, feeds: dict, state: Any, host: bool = True) -> dict:
         if not self.capturable:
-            return self.eager.run(feeds, state)
+            return self.eager.run(feeds, state, host)
         key = (tuple(sorted((t.name, tuple(v.shape)) for t, v in feeds.items())), state.version)
         rec = self._records.get(key)
         if rec is None:
@@ -58,26 +60,32 @@ class CapturedExecutable:
                 # warm-up: compile and load every kernel the capture launches, fill the pool
                 self.arrays.use_own_gemm = self.whole_step
                 try:
-                    return self.eager.run(feeds, state)
+                    return self.eager.run(feeds, state, host)
                 finally:
                     self.arrays.use_own_gemm = False
-            rec = self._record(feeds, state)
+            rec = self._record(self.arrays.adopt_feeds(feeds), state)
             self._records[key] = rec
         else:
+            feeds = self.arrays.adopt_feeds(feeds)
             with device.using(self.arrays):
-                for t, v in feeds.items():
+                for t, v in feeds.items():  # into the buffers the graph reads
                     self.arrays.copy_into(rec.feeds[t], v)
         with device.using(self.arrays):
             for item in rec.items:
                 item()
-            return self.eager.fetch(rec.vals)
+            out = self.eager.fetch(rec.vals, host)
+        if not host:
+            self.arrays.hand_over()
+        return out
 
     def _record(self, feeds: dict, state: Any) -> Recording:
         arrays = self.arrays
         # recordings of an older state version point at replaced variable buffers: drop them
         self._records = {k: r for k, r in self._records.items() if k[1] == state.version}
         with device.using(arrays):
-            pinned = self.eager.upload_feeds(feeds)
+            # the graph's own feed buffers (a device feed is copied: replays write into these)
+            pinned = {t: arrays.upload(v) if isinstance(v, np.ndarray) else arrays.copy(v)
+                      for t, v in feeds.items()}
             rec = Recording(feeds=pinned, vals=dict(pinned))
             segments = self._segments()
             for seg in segments:

@@ -134,6 +134,22 @@ class NumbaArrays:
     def is_device(self, x: Any) -> bool:
         return cuda.is_cuda_array(x) if not SIMULATOR else hasattr(x, "copy_to_host")
 
+    def copy(self, x: Any) -> Any:
+        """A new device array with ``x``'s contents (a fetch handed to the caller)."""
+        out = self.empty(tuple(x.shape), x.dtype)
+        self.copy_into(out, x)
+        return out
+
+    def adopt_feeds(self, feeds: dict) -> dict:
+        """Device feeds as this layer's arrays (zero-copy); everything runs on the default
+        stream here, so the caller's earlier work is already ordered before the step."""
+        if SIMULATOR:
+            return feeds
+        return {t: v if isinstance(v, np.ndarray) else cuda.as_cuda_array(v) for t, v in feeds.items()}
+
+    def hand_over(self) -> None:
+        """Make device fetches safe to use on the caller's stream (the default stream: nothing to do)."""
+
     def launch(self, kernel: Any, blocks: Any, threads: Any, *args: Any) -> None:
         for a in args:  # Numba would copy a host array in and back out, synchronously, per launch
             if isinstance(a, np.ndarray) and a.ndim:
@@ -203,6 +219,33 @@ class CupyArrays:
 
     def is_device(self, x: Any) -> bool:
         return hasattr(x, "__cuda_array_interface__")
+
+    def copy(self, x: Any) -> Any:
+        """A new device array with ``x``'s contents (a fetch handed to the caller)."""
+        with self.stream:
+            return x.copy()
+
+    def adopt_feeds(self, feeds: dict) -> dict:
+        """Device feeds (CuPy arrays, or anything with ``__cuda_array_interface__`` or DLPack,
+        e.g. PyTorch CUDA tensors) as CuPy arrays without copying; the step's stream waits
+        (on the device, not the host) for the work queued so far on the caller's current stream,
+        which produced them. Call outside ``activate()``."""
+        dev = [t for t, v in feeds.items() if not isinstance(v, np.ndarray)]
+        if not dev:
+            return feeds
+        cp = self.cp
+        self.stream.wait_event(cp.cuda.get_current_stream().record())
+        out = dict(feeds)
+        for t in dev:
+            v = feeds[t]
+            out[t] = v if isinstance(v, cp.ndarray) else (
+                cp.asarray(v) if hasattr(v, "__cuda_array_interface__") else cp.from_dlpack(v))
+        return out
+
+    def hand_over(self) -> None:
+        """Device fetches were written on this layer's stream: make the caller's current stream
+        wait for them (on the device) before it uses them. Call outside ``activate()``."""
+        self.cp.cuda.get_current_stream().wait_event(self.stream.record())
 
     def launch(self, kernel: Any, blocks: Any, threads: Any, *args: Any) -> None:
         # sync=False: everything runs on self.stream, so Numba need not wait for the producer's

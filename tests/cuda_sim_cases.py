@@ -455,3 +455,37 @@ def test_device_feed_to_a_cpu_session_is_copied_to_the_host():
         np.testing.assert_array_equal(s.run(x * 2, {x: xd}), np.full((2, 3), 2, np.float32))
         out = s.run(x * 2, {x: xd}, device_arrays=True)  # a CPU session's arrays are host arrays
         assert isinstance(out, np.ndarray)
+
+
+# ----- a failed step leaves the variables as they were ---------------------------------------------
+
+@pytest.mark.parametrize("jit", [None, "graph"])
+def test_shape_error_after_an_update_restores_the_variable(jit):
+    x = ge.placeholder(ge.float32, (None, None), name="x")
+    v = ge.Variable(np.ones((2, 2), np.float32), name="v")
+    prod = ge.matmul(x, ge.assign(v, v + 1.0), name="after_assign")  # the update runs first
+    with ge.Session(device="gpu", jit=jit) as s:
+        s.run(v.initializer)
+        with pytest.raises(ge.ShapeError, match="after_assign"):
+            s.run(prod, {x: np.ones((3, 3), np.float32)})
+        np.testing.assert_array_equal(s.run(v), np.ones((2, 2)))
+        np.testing.assert_array_equal(s.run(prod, {x: np.ones((1, 2), np.float32)}), [[4.0, 4.0]])
+
+
+def test_failed_training_step_updates_nothing():
+    x = ge.placeholder(ge.float32, (None, 3), name="x")
+    labels = ge.placeholder(ge.int32, (None,), name="labels")
+    w = ge.Variable(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4), name="W")
+    loss = ge.reduce_mean(ge.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=x @ w))
+    train = ge.train.AdamOptimizer(0.1).minimize(loss)
+    xs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    ys = np.array([0, 1, 2, 3, 0], np.int32)
+    with ge.Session(device="gpu") as s:
+        s.run(ge.global_variables_initializer())
+        s.run(train, {x: xs, labels: ys})
+        before = s.run(ge.global_variables())
+        for feed, err in (({x: xs[:, :2], labels: ys}, FeedError), ({x: xs, labels: ys[:4]}, ge.ShapeError)):
+            with pytest.raises(err):
+                s.run(train, feed)
+            for a, c in zip(s.run(ge.global_variables()), before, strict=True):
+                np.testing.assert_array_equal(a, c)

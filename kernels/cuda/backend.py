@@ -128,6 +128,15 @@ class CudaExecutable:
                 inputs = op.inputs
             self.steps.append((op, kern, OPS[op.type].kind == "update", tuple(inputs)))
         self._consts: dict[Operation, Any] = {}
+        # where the updates start, and whether everything from there on only applies updates
+        # whose inputs exist before the first one runs (as OpExecutor): then checking their
+        # shapes first keeps a failed step from writing anything; otherwise it snapshots
+        late_ops = set(program.ops[program.n_phase1:])
+        self._late = next((i for i, st in enumerate(self.steps) if st[0] in late_ops), len(self.steps))
+        late = self.steps[self._late:]
+        made = {t for st in late for t in st[0].outputs}
+        self._pure_late = all(OPS[st[0].type].kind in ("update", "control")
+                              and not any(t in made for t in st[3]) for st in late)
 
     # -- pieces shared with the captured executable --------------------------------------
     def upload_feeds(self, feeds: dict) -> dict:
@@ -135,10 +144,35 @@ class CudaExecutable:
         return {t: self.arrays.upload(v) if isinstance(v, np.ndarray) else v for t, v in feeds.items()}
 
     def run_steps(self, vals: dict, state: Any, steps: list | None = None) -> dict:
-        for op, kern, update, inputs in self.steps if steps is None else steps:
+        """Run ``steps`` (default: the whole step). A whole step that fails leaves the variables
+        as they were: the updates' shapes are checked before the first one runs, or (when ops
+        that can fail follow an update) the update targets are snapshotted on the device."""
+        if steps is not None:
+            return self._run_steps(vals, state, steps, None)
+        saved: dict = {}
+        try:
+            return self._run_steps(vals, state, self.steps, saved)
+        except Exception:
+            for var, old in saved.items():
+                self.arrays.copy_into(state.vars[var], old)
+            raise
+
+    def _run_steps(self, vals: dict, state: Any, steps: list, saved: dict | None) -> dict:
+        for k, (op, kern, update, inputs) in enumerate(steps):
+            if saved is not None and k == self._late and self._pure_late:
+                for late_op, _, late_update, late_inputs in steps[k:]:
+                    if late_update and late_inputs is late_op.inputs:
+                        try:
+                            OpExecutor._check(late_op, [vals[t] for t in late_inputs])
+                        except Exception as e:  # noqa: BLE001
+                            rethrow(late_op, e)
             if op.outputs and all(t in vals for t in op.outputs):
                 continue  # fed
             ins = [vals[t] for t in inputs]
+            if saved is not None and update and not self._pure_late:
+                for var in op.attrs["targets"]:
+                    if var not in saved and var in state.vars:
+                        saved[var] = self.arrays.copy(state.vars[var])
             try:
                 if kern is None:
                     outs = self._source(op, ins, state)

@@ -29,7 +29,8 @@ SIMULATOR = bool(_nb_config.ENABLE_CUDASIM)
 # The simulator runs every thread as a Python thread: small blocks keep tests fast. Real devices
 # get the usual 256-thread blocks. Both are compile-time constants of the kernels.
 TPB = 8 if SIMULATOR else 256
-TILE = 4 if SIMULATOR else 16          # GEMM tile edge (TILE*TILE threads per block)
+TILE = 4 if SIMULATOR else 16          # GEMM block edge (TILE*TILE threads per block)
+GEMM_RB = 2 if SIMULATOR else 4        # GEMM outputs per thread along each axis (register block)
 MAX_BLOCKS = 64 if SIMULATOR else 8192  # kernels use grid-stride loops beyond this
 
 

@@ -1,5 +1,5 @@
 """Matmul: cuBLAS through CuPy when CuPy is the array layer, else (simulator, captured steps)
-a shared-memory tiled GEMM written in Numba-CUDA.
+a shared-memory tiled, register-blocked GEMM written in Numba-CUDA.
 
 cuBLAS calls cannot be captured into a CUDA graph by CuPy, so a whole-step capture uses the
 tiled kernel for every matmul (see capture.py).
@@ -17,40 +17,86 @@ from kernels.registry import register_kernel
 from . import device
 from .elementwise import flat
 
-TILE = device.TILE
+TILE = device.TILE        # the block is TILE x TILE threads
+RB = device.GEMM_RB       # each thread computes RB x RB outputs (register blocking)
+BM = TILE * RB            # a block computes a BM x BM tile of the output
+BK = TILE                 # depth of one shared-memory step
 
 
 @cache
 def gemm_kernel(dtype: Any) -> Any:
-    """out[M,N] = op(A) @ op(B); A stored (K,M) if ta else (M,K); B stored (N,K) if tb else (K,N)."""
+    """out[M,N] = op(A) @ op(B); A stored (K,M) if ta else (M,K); B stored (N,K) if tb else (K,N).
+
+    Shared-memory tiles of A (BM x BK, stored k-major) and B (BK x BM) per step of K; each thread
+    keeps an RB x RB block of accumulators in registers and reads RB values of each tile per k,
+    so a shared-memory load feeds RB multiply-adds instead of one. Thread (ty, tx) owns rows
+    ty + TILE*i and columns tx + TILE*j: neighbouring threads write neighbouring columns
+    (coalesced stores) and read neighbouring B columns (no bank conflicts). Tile loads map
+    consecutive threads to consecutive addresses for each of the four storage orders.
+    """
     dt = np.dtype(dtype)
     zero = dt.type(0)
+    nthreads = TILE * TILE
+    loads = BM * BK // nthreads  # elements of each tile a thread loads
 
     def gemm(a, b, out, M, N, K, ta, tb):
-        sa = cuda.shared.array((TILE, TILE), dt)
-        sb = cuda.shared.array((TILE, TILE), dt)
+        sa = cuda.shared.array((BK, BM), dt)
+        sb = cuda.shared.array((BK, BM), dt)
+        acc = cuda.local.array((RB, RB), dt)
+        ar = cuda.local.array(RB, dt)
+        br = cuda.local.array(RB, dt)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        row = cuda.blockIdx.y * TILE + ty
-        col = cuda.blockIdx.x * TILE + tx
-        acc = zero
-        for t0 in range(0, K, TILE):
-            k = t0 + tx
-            if row < M and k < K:
-                sa[ty, tx] = a[k * M + row] if ta else a[row * K + k]
-            else:
-                sa[ty, tx] = zero
-            k = t0 + ty
-            if col < N and k < K:
-                sb[ty, tx] = b[col * K + k] if tb else b[k * N + col]
-            else:
-                sb[ty, tx] = zero
+        tid = ty * TILE + tx
+        row0 = cuda.blockIdx.y * BM
+        col0 = cuda.blockIdx.x * BM
+        for i in range(RB):
+            for j in range(RB):
+                acc[i, j] = zero
+        for t0 in range(0, K, BK):
+            for r in range(loads):
+                idx = tid + r * nthreads
+                if ta:   # A stored (K, M): consecutive threads along m
+                    kl = idx // BM
+                    ml = idx - kl * BM
+                else:    # A stored (M, K): consecutive threads along k
+                    ml = idx // BK
+                    kl = idx - ml * BK
+                m = row0 + ml
+                k = t0 + kl
+                if m < M and k < K:
+                    sa[kl, ml] = a[k * M + m] if ta else a[m * K + k]
+                else:
+                    sa[kl, ml] = zero
+                if tb:   # B stored (N, K): consecutive threads along k
+                    nl = idx // BK
+                    kl = idx - nl * BK
+                else:    # B stored (K, N): consecutive threads along n
+                    kl = idx // BM
+                    nl = idx - kl * BM
+                n = col0 + nl
+                k = t0 + kl
+                if n < N and k < K:
+                    sb[kl, nl] = b[n * K + k] if tb else b[k * N + n]
+                else:
+                    sb[kl, nl] = zero
             cuda.syncthreads()
-            for kk in range(TILE):
-                acc += sa[ty, kk] * sb[kk, tx]
+            for kk in range(BK):
+                for i in range(RB):
+                    ar[i] = sa[kk, ty + TILE * i]
+                for j in range(RB):
+                    br[j] = sb[kk, tx + TILE * j]
+                for i in range(RB):
+                    for j in range(RB):
+                        acc[i, j] += ar[i] * br[j]
             cuda.syncthreads()
-        if row < M and col < N:
-            out[row * N + col] = acc
+        for i in range(RB):
+            m = row0 + ty + TILE * i
+            if m < M:
+                for j in range(RB):
+                    n = col0 + tx + TILE * j
+                    if n < N:
+                        out[m * N + n] = acc[i, j]
     return cuda.jit(gemm)
 
 
@@ -61,7 +107,7 @@ def gemm_numba(dev: Any, a: Any, b: Any, ta: bool, tb: bool, out: Any) -> Any:
     if out is None:
         out = dev.empty((M, N), a.dtype)
     if M and N:
-        grid = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE)
+        grid = ((N + BM - 1) // BM, (M + BM - 1) // BM)
         dev.launch(gemm_kernel(np.dtype(a.dtype)), grid, (TILE, TILE),
                    flat(a), flat(b), flat(out), M, N, K, bool(ta), bool(tb))
     return out

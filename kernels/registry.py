@@ -26,6 +26,35 @@ def register_kernel(op: str, backend: str) -> Callable[[Callable], Callable]:
     return deco
 
 
+_STEP_EMITTERS: dict[str, tuple[Callable, tuple[str, ...]]] = {}
+
+
+def register_step_emitter(op: str, imports: tuple[str, ...] | list[str] = ()) -> Callable[[Callable], Callable]:
+    """Register ``fn(gen, op)`` that writes ``op``'s code into the generated CPU step.
+
+    ``gen`` is the step generator (``kernels.cpu.stepgen.Gen``): ``gen.alloc(t)`` declares a
+    pooled output, ``gen.v(t)`` names a tensor's array, ``gen.dims(t)`` its run-time dims,
+    ``gen.emit(line)`` appends a line of the step body, ``gen.emit_checked(call)`` emits a call
+    that returns a negative number on success and an error index otherwise.
+    ``imports`` are the module-level import lines the emitted code needs, e.g.
+    ``"from kernels.cpu.conv import conv2d_nhwc"``; they become part of the step's source.
+    Emitters sit beside the CPU kernel they call; the generator's built-in ``op_<name>``
+    methods are used for ops that register none.
+    """
+    if op not in OPS:
+        raise KeyError(f"register_step_emitter: no op named {op!r}")
+
+    def deco(fn: Callable) -> Callable:
+        _STEP_EMITTERS[op] = (fn, tuple(imports))
+        return fn
+    return deco
+
+
+def get_step_emitter(op: str) -> tuple[Callable, tuple[str, ...]] | None:
+    load_backend("cpu")
+    return _STEP_EMITTERS.get(op)
+
+
 def load_backend(backend: str) -> None:
     if backend in _loaded:
         return

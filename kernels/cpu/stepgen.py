@@ -18,6 +18,7 @@ from graphengine.graph import Operation, Tensor
 from graphengine.ops.registry import OPS
 
 from ..codegen import render
+from ..registry import get_step_emitter
 
 
 class Unsupported(Exception):
@@ -59,6 +60,7 @@ class Gen:
         self.step_no = 0
         self.born: dict[Tensor, int] = {}
         self.last: dict[Tensor, int] = {}
+        self.imports: list[str] = []  # module-level imports that registered emitters need
 
     # names ---------------------------------------------------------------------------------
     def idx(self, t: Tensor) -> int:
@@ -96,6 +98,13 @@ class Gen:
 
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("    " * depth + line)
+
+    def emit_checked(self, call: str) -> None:
+        """Emit a kernel call that returns a negative number on success, else an error index:
+        the step then returns this step's number so the driver re-runs op by op for the error."""
+        self.emit(f"if {call} >= 0:")
+        self.emit(f"return {self.step_no + 1}", 2)
+        self.lay.fail_steps.append(self.step_no)
 
     # program ------------------------------------------------------------------------------
     def generate(self) -> tuple[str, Layout]:
@@ -187,6 +196,14 @@ class Gen:
             dims = self.dims(out)
             self.emit(f"t{k} = {self.v(src)}.reshape(({', '.join(dims)},))")
             self.lay.view_of[out] = self.base(src)
+            return
+        reg = get_step_emitter(kind)
+        if reg is not None:
+            fn, imports = reg
+            for line in imports:
+                if line not in self.imports:
+                    self.imports.append(line)
+            fn(self, op)
             return
         gen = getattr(self, "op_" + kind, None)
         if gen is None:
@@ -467,9 +484,7 @@ class Gen:
         loss, back = op.outputs
         self.alloc(loss)
         self.alloc(back)
-        self.emit(f"if {fn}({self.v(x)}, {self.v(y)}, {self.v(loss)}, {self.v(back)}) >= 0:")
-        self.emit(f"return {self.step_no + 1}", 2)
-        self.lay.fail_steps.append(self.step_no)
+        self.emit_checked(f"{fn}({self.v(x)}, {self.v(y)}, {self.v(loss)}, {self.v(back)})")
 
     def op_softmax_xent(self, op):
         self.op_sparse_softmax_xent(op, fn="dense_xent_rows")
@@ -618,5 +633,6 @@ from kernels.cpu.movement import one_hot_flat
 def generate(program, kernel_hash: str) -> tuple[str, Layout]:
     g = Gen(program)
     body, lay = g.generate()
-    src = HEADER.format(note=f"kernels {kernel_hash}") + body
+    extra = "".join(line + "\n" for line in g.imports)
+    src = HEADER.format(note=f"kernels {kernel_hash}") + extra + ("\n" if extra else "") + body
     return src, lay

@@ -115,11 +115,8 @@ class Tensor:
     def __repr__(self) -> str:
         return f"<ge.Tensor '{self.name}' shape={shape_str(self.shape)} dtype={self.dtype.name}>"
 
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:  # identity, as TF1 graph tensors; use ge.equal for values
-        return self is other
+    # == and hash are object identity (as TF1 graph tensors; ge.equal compares values), inherited
+    # from object so that dict lookups keyed by tensors (feed_dict) stay in C
 
     def __bool__(self) -> bool:
         raise TypeError(f"a symbolic Tensor ({self.name}) has no truth value; run it in a Session "

@@ -106,11 +106,7 @@ class Variable:
     def __repr__(self) -> str:
         return f"<ge.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}>"
 
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
+    # == and hash: object identity (inherited)
 
 
 def _rename(graph, op: Operation, name: str) -> None:

@@ -138,18 +138,7 @@ class Session(_ge.Session):
     'int32'
     """
 
-    def run(self, fetches: Any, feed_dict: dict | None = None, options: Any = None,
-            run_metadata: Any = None) -> Any:
-        return _tf1_values(super().run(fetches, feed_dict, options, run_metadata))
-
-    def _feeds(self, feed_dict: dict) -> dict:
-        # Workaround: the core's convert_feed uses np.ascontiguousarray, which turns a fed scalar
-        # into shape (1,); TF1 programs feed Python scalars to shape-less placeholders.
-        out = super()._feeds(feed_dict)
-        for t, v in out.items():
-            if v.shape == (1,) and (t.shape is None or t.shape == ()):
-                out[t] = v.reshape(())
-        return out
+    # the core Session already returns NumPy scalars for 0-d fetches and keeps fed scalars 0-d
 
 
 class InteractiveSession(Session, _ge.InteractiveSession):

@@ -35,7 +35,9 @@ def get_default_session() -> Session:
 
 
 def _is_leaf(x: Any) -> bool:
-    return isinstance(x, Tensor | Operation | str) or hasattr(x, "_as_graph_tensor")
+    t = type(x)
+    return t is Tensor or t is Operation or isinstance(x, Tensor | Operation | str) \
+        or hasattr(x, "_as_graph_tensor")
 
 
 class Session:
@@ -70,6 +72,7 @@ class Session:
         # a backend that keeps variables elsewhere (the GPU) supplies its own State
         self.state = getattr(self.backend, "new_state", State)()
         self._plans: dict[tuple, Any] = {}
+        self._run_cache: dict[tuple, Any] = {}
         self._lock = threading.RLock()
         self._closed = False
         self._ctx: list = []
@@ -113,15 +116,110 @@ class Session:
         """
         if self._closed:
             raise RuntimeError("this Session is closed")
+        feed_dict = feed_dict or {}
+        kind = type(fetches)
+        # the cached path: per (fetches, feed keys, dtypes, ranks), what make_callable builds.
+        # Names key by value, graph objects by identity (the entry keeps them alive).
+        if kind is list or kind is tuple:
+            key = [kind]
+            key += [f if type(f) is str else id(f) for f in fetches]
+        else:
+            key = [None, fetches if kind is str else id(fetches)]
+        vals = []
+        for k, v in feed_dict.items():
+            if type(v) is not np.ndarray:
+                v = convert_feed(self._feed_key(k), v, device_ok=self._device_feeds)
+                if type(v) is not np.ndarray:  # a device array: the general path
+                    key = None
+                    break
+            vals.append(v)
+            key += (k if type(k) is str else id(k), v.dtype, v.ndim)
+        if key is not None:
+            key = tuple(key)
+            entry = self._run_cache.get(key)
+            if entry is not None:
+                return entry(vals, device_arrays)
+            if _is_leaf(fetches) or ((kind is list or kind is tuple) and all(map(_is_leaf, fetches))):
+                if len(self._run_cache) >= 256:  # keys that never repeat must not pile up
+                    self._run_cache.clear()
+                entry = self._run_cache[key] = self._run_entry(fetches, feed_dict, vals)
+                return entry(vals, device_arrays)
         leaves = flatten(fetches, _is_leaf)
         resolved = [self._resolve(x) for x in leaves]
-        feeds = self._feeds(feed_dict or {})
+        feeds = self._feeds(feed_dict)
         with self._lock:
             exe = self._executable(resolved, feeds)
             vals = self._execute(exe, feeds, host=not device_arrays)
             out = [None if isinstance(r, Operation) else _out(vals[exe.program.resolve(r)], device_arrays)
                    for r in resolved]
         return pack(fetches, out, _is_leaf)
+
+    def _feed_key(self, k: Any) -> Tensor:
+        """The placeholder a feed_dict key names (checked as ``_feeds`` does)."""
+        return next(iter(self._feeds({k: np.zeros(0)}, convert=False)))
+
+    def _run_entry(self, fetches: Any, feed_dict: dict, vals: list) -> Any:
+        """Build once what ``run`` needs for this fetch structure and feed signature: the plan,
+        each feed's checks, the fetch slots. The returned function takes the feed values in
+        ``feed_dict`` order and does only the per-call work: shape checks and fetch copies."""
+        leaves = flatten(fetches, _is_leaf)
+        resolved = [self._resolve(x) for x in leaves]
+        ts = list(self._feeds(dict(zip(feed_dict, vals)), convert=False))
+        feeds = {t: convert_feed(t, v, device_ok=self._device_feeds) for t, v in zip(ts, vals)}
+        with self._lock:
+            exe = self._executable(resolved, feeds)
+        checks = []  # (position, tensor, dims that must match) for feeds with known dims
+        casts = []   # positions whose dtype differs from the placeholder's (converted per call)
+        for i, t in enumerate(ts):
+            known = () if t.shape is None else tuple((a, n) for a, n in enumerate(t.shape) if n is not None)
+            if known:
+                checks.append((i, t, known))
+            if vals[i].dtype != t.dtype.np:
+                casts.append((i, t))
+        getters = [None if isinstance(r, Operation) else exe.program.resolve(r) for r in resolved]
+        fast = getattr(exe, "call", None) if not self.debug_numerics else None
+        if fast is not None:
+            pos = {t: i for i, t in enumerate(ts)}
+            order = [pos[t] for t in exe.program.feeds]
+            in_order = order == list(range(len(ts)))
+            idx = {t: i for i, t in enumerate(exe.program.fetches)}
+            slots = [None if g is None else idx[g] for g in getters]
+        kind = type(fetches)
+        single = _is_leaf(fetches)
+        keep = (fetches, list(feed_dict))  # the key's ids stay valid while the entry lives
+        state, lock = self.state, self._lock
+        dev = self._device_feeds
+
+        def entry(vs: list, device_arrays: bool) -> Any:
+            assert keep
+            if self._closed:
+                raise RuntimeError("this Session is closed")
+            for i, t, known in checks:
+                shape = vs[i].shape
+                for a, n in known:
+                    if shape[a] != n:
+                        convert_feed(t, vs[i])  # raises the FeedError naming the placeholder
+            for i, t in casts:
+                vs[i] = convert_feed(t, vs[i], device_ok=dev)
+            for i, v in enumerate(vs):
+                if not v.flags.c_contiguous:
+                    vs[i] = np.ascontiguousarray(v)
+            if fast is not None and not device_arrays:
+                with lock:
+                    got = fast(vs if in_order else [vs[j] for j in order], state)
+                    out = [None if j is None else _host_copy(got[j]) for j in slots]
+            else:
+                with lock:
+                    vals = self._execute(exe, dict(zip(ts, vs)), host=not device_arrays)
+                    out = [None if g is None else _out(vals[g], device_arrays) for g in getters]
+            if single:
+                return out[0]
+            if kind is list:
+                return out
+            if kind is tuple:
+                return tuple(out)
+            return pack(fetches, out, _is_leaf)
+        return entry
 
     @property
     def _device_feeds(self) -> bool:
@@ -242,7 +340,7 @@ class Session:
         raise TypeError(f"cannot fetch {x!r} (type {type(x).__name__}); fetch tensors, ops, "
                         "variables, or nested lists/tuples/dicts of them")
 
-    def _feeds(self, feed_dict: dict) -> dict[Tensor, np.ndarray]:
+    def _feeds(self, feed_dict: dict, convert: bool = True) -> dict[Tensor, np.ndarray]:
         out: dict[Tensor, np.ndarray] = {}
         for k, v in feed_dict.items():
             t = k
@@ -258,7 +356,7 @@ class Session:
                 raise FeedError(f"feed_dict key {k!r} (type {type(k).__name__}) is not a tensor")
             if t.graph is not self.graph:
                 raise FeedError(f"feed_dict key {t.name} belongs to another graph")
-            out[t] = convert_feed(t, v, device_ok=self._device_feeds)
+            out[t] = convert_feed(t, v, device_ok=self._device_feeds) if convert else v
         return out
 
     # variables --------------------------------------------------------------------------------

@@ -182,6 +182,7 @@ class StepExecutable:
         if rest is None or sig.rest_key[0] is not state or sig.rest_key[1] != state.version:
             rest = sig.rest = tuple(self._base_args(state)[len(values):]) + (sig.S, *sig.pools)
             sig.rest_key = (state, state.version)
+        given = values
         if self._scalar_feeds:
             values = [v.reshape(1) if v.ndim == 0 else v for v in values]
         if not (self._random_pos or self._guarded):  # the common case: feeds + fixed arguments
@@ -201,7 +202,7 @@ class StepExecutable:
                 for v, a in saved:
                     state.write(v, a)
         if code:
-            self._raise(code - 1, feeds, state)
+            self._raise(code - 1, feeds if feeds is not None else dict(zip(self._feed_order, given)), state)
         out = []
         for t, b, view in sig.fetch_views:
             if view is None:

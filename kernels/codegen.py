@@ -27,14 +27,36 @@ def _lit(v: Any) -> str:
     raise TypeError(f"attribute value {v!r} cannot appear in an elementwise template")
 
 
-def render(op_type: str, args: list[str], attrs: dict | None = None) -> str:
-    """Scalar expression of ``op_type`` applied to the expressions ``args``."""
-    tpl = OPS[op_type].template
+# numeric literals of a template (not inside {placeholders} or names such as log1p)
+_NUM = re.compile(r"(?<![\w.{])(\d+\.\d*(?:[eE][+-]?\d+)?|\d+(?:[eE][+-]?\d+)?)(?![\w.}])")
+# CPU: math functions LLVM cannot vectorize -> the SIMD versions in kernels.cpu.simd
+CPU_MATH = {"math.exp": "vexp", "math.log": "vlog", "math.log1p": "vlog1p", "math.expm1": "vexpm1",
+            "math.tanh": "vtanh"}
+CPU_TEMPLATES = {"sigmoid": "vsigmoid({0})", "softplus": "vsoftplus({0})"}  # whole-op SIMD forms
+
+
+def render(op_type: str, args: list[str], attrs: dict | None = None, *, ctype: str | None = None,
+           cpu: bool = False) -> str:
+    """Scalar expression of ``op_type`` applied to the expressions ``args``.
+
+    ``ctype`` (e.g. ``"np.float32"``): numeric literals and attributes become constants of that
+    type, so float32 math stays float32 (a bare ``1`` or ``0.5`` would promote to float64).
+    ``cpu``: math calls become the vectorizable versions of ``CPU_MATH``.
+    """
+    tpl = CPU_TEMPLATES.get(op_type) if cpu else None
+    tpl = tpl or OPS[op_type].template
     if tpl is None:
         raise KeyError(f"op {op_type!r} has no elementwise template")
     wrapped = [a if _IDENT.match(a) else f"({a})" for a in args]
     names = set(re.findall(r"\{([A-Za-z_]\w*)\}", tpl))
-    return "(" + tpl.format(*wrapped, **{k: _lit((attrs or {})[k]) for k in names}) + ")"
+    vals = {k: _lit((attrs or {})[k]) for k in names}
+    if ctype is not None:
+        tpl = _NUM.sub(lambda m: f"{ctype}({m.group(1)})", tpl)
+        vals = {k: v if v in ("True", "False") else f"{ctype}({v})" for k, v in vals.items()}
+    if cpu:
+        for fn, vec in CPU_MATH.items():
+            tpl = tpl.replace(fn + "(", vec + "(")
+    return "(" + tpl.format(*wrapped, **vals) + ")"
 
 
 def cache_dir() -> str:

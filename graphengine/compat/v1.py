@@ -183,14 +183,16 @@ def ConfigProto(**kwargs: Any) -> dict:  # noqa: N802  (TF1 class name)
     """TF1 session config as the dict ``Session(config=...)`` reads.
 
     ``device_count={"GPU": 0}`` means CPU; ``device="reference"`` (a graphengine key) picks the
-    NumPy executor. Other TF1 fields (``log_device_placement``, ``allow_soft_placement``,
-    thread counts, ``gpu_options``) are accepted and ignored.
+    NumPy executor. ``intra_op_parallelism_threads`` caps the BLAS threads of this process's
+    CPU steps. Other TF1 fields (``log_device_placement``, ``allow_soft_placement``,
+    ``inter_op_parallelism_threads``, ``gpu_options``) are accepted and ignored.
 
     >>> import graphengine.compat.v1 as tf
     >>> tf.ConfigProto(device_count={"GPU": 0}, allow_soft_placement=True)
     {'device': 'cpu'}
     """
-    cfg = {k: kwargs[k] for k in ("device", "jit", "debug_numerics") if k in kwargs}
+    cfg = {k: kwargs[k] for k in ("device", "jit", "debug_numerics", "intra_op_parallelism_threads")
+           if k in kwargs}
     if "device" not in cfg and kwargs.get("device_count", {}).get("GPU", None) == 0:
         cfg["device"] = "cpu"
     return cfg

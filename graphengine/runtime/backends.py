@@ -42,6 +42,9 @@ def make_backend(device: str, jit: str | None) -> Backend:
                          "or 'reference' (the NumPy spec executor)")
     if dev == "reference":
         return KernelBackend("reference")
+    if dev == "cpu":
+        from .threads import quiet_blas_import
+        quiet_blas_import()  # before Numba binds np.dot to SciPy's BLAS
     if dev == "cuda":
         from kernels.cuda.backend import CudaBackend  # raises a clear error without a GPU
         return CudaBackend(jit=jit)

@@ -64,6 +64,9 @@ class Session:
     def __init__(self, target: str = "", graph: Graph | None = None, config: Any = None, *,
                  device: str = "cpu", jit: str | None = None, debug_numerics: bool = False) -> None:
         cfg = config if isinstance(config, dict) else {}
+        if isinstance(config, dict) and config.get("intra_op_parallelism_threads"):
+            from .threads import POLICY
+            POLICY.limit(config["intra_op_parallelism_threads"])
         self.device = cfg.get("device", device)
         self.jit = cfg.get("jit", jit)
         self.debug_numerics = bool(cfg.get("debug_numerics", debug_numerics))

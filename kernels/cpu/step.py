@@ -20,6 +20,7 @@ from graphengine.ops.registry import OPS
 from graphengine.ops.source import sample
 from graphengine.runtime.executor import OpExecutor
 from graphengine.runtime.state import State
+from graphengine.runtime.threads import POLICY as BLAS_THREADS
 
 from ..codegen import load_source
 from ..registry import get_kernel
@@ -167,6 +168,7 @@ class StepExecutable:
     def call(self, values: list, state, feeds: dict | None = None) -> list:
         """Run with feed values in ``program.feeds`` order; fetch values in ``program.fetches``
         order (views of reused buffers: the caller copies them)."""
+        BLAS_THREADS.tick()
         key = tuple([v.shape for v in values])
         sig = self._sigs.get(key)
         if feeds is None and (sig is None or sig.fallback or self._random_pos or self._guarded):

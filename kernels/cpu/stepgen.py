@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphengine.compiler.fuse import Fused
+from graphengine.compiler.fuse import BROADCAST_READS, Fused, _sink_axes
 from graphengine.graph import Operation, Tensor
 from graphengine.ops.registry import OPS
 
@@ -215,7 +215,25 @@ class Gen:
         gen(op)
 
     # elementwise loop nests -------------------------------------------------------------------
+    def expr(self, m: Operation, args: list[str]) -> str:
+        """One member's scalar expression, computed in its dtype (typed literals, SIMD math)."""
+        o = m.outputs[0]
+        if m.type == "pow" and m.inputs[1] in self.lay.scalar_consts:  # x**1, x**2: no pow call
+            e = self.lay.scalar_consts[m.inputs[1]]
+            if e == 1.0:
+                return f"{_np_type(o)}({args[0]})"
+            if e == 2.0:
+                return f"{_np_type(o)}({args[0]} * {args[0]})"
+        ct = next((_np_type(t) for t in m.inputs if t.dtype.is_floating), None)
+        return f"{_np_type(o)}({render(m.type, args, m.attrs, ctype=ct, cpu=True)})"
+
+    def const_arg(self, t: Tensor) -> str:
+        return f"{_np_type(t)}({self.lay.scalar_consts[t]!r})"
+
     def fused(self, f: Fused) -> None:
+        if f.sinks or any(m.type in BROADCAST_READS or m.type == "sum_to_like" for m in f.maps):
+            self.fused_nest(f)
+            return
         dom = f.outputs[0] if f.outputs else f.members[-1].outputs[0]
         rank = self.rank(dom)
         for t in f.outputs:
@@ -260,12 +278,12 @@ class Gen:
                 if t in local:
                     args.append(local[t])
                 elif t in self.lay.scalar_consts:
-                    args.append(f"{_np_type(t)}({self.lay.scalar_consts[t]!r})")
+                    args.append(self.const_arg(t))
                 else:
                     args.append(ref(t))
             o = m.outputs[0]
             nm = f"e{self.idx(o)}"
-            body.append(f"{nm} = {_np_type(o)}({render(m.type, args, m.attrs)})")
+            body.append(f"{nm} = {self.expr(m, args)}")
             local[o] = nm
         for t in f.outputs:
             body.append(f"{ref(t)} = {local[t]}")
@@ -277,6 +295,112 @@ class Gen:
             depth += 1
         for b in body:
             self.emit(b, depth)
+
+    def fused_nest(self, f: Fused) -> None:
+        """A group with broadcast reads and/or reductions: one loop nest over the root's shape.
+
+        Reductions accumulate in float64 (per column when the last axis is reduced too, so the
+        inner loop stays vectorizable) and are written once after the nest. The whole group sits
+        in a one-trip loop so that outlining moves it, finalization included, into one helper.
+        """
+        dom = f.root.outputs[0]
+        rank = self.rank(dom)
+        dims = self.dims(dom)
+        for t in f.outputs:
+            self.alloc(t)
+            if t.op in f.maps and t is not dom:
+                self.lay.same_shape.append((t, dom))
+        ivars = [f"i{d}" for d in range(rank)]
+        at = "[" + ", ".join(ivars) + "]" if rank else "[0]"
+        names = iter(range(90000, 10 ** 9))
+        fresh = lambda: f"r{next(names)}"  # noqa: E731 - locals, renamed when outlined
+        pre: list[str] = []     # inside the one-trip loop, before the nest
+        body: list[str] = []
+        post: list[str] = []
+        local: dict[Tensor, str] = {}
+
+        def ref(t: Tensor) -> str:
+            if t in local:
+                return local[t]
+            if t in self.lay.scalar_consts:
+                return self.const_arg(t)
+            if t.shape == dom.shape and t.shape != ():
+                if None in t.shape and t is not dom:
+                    self.lay.same_shape.append((t, dom))
+                return self.v(t) + at
+            return self.v(t) + self.bcast_index(t, dom, ivars)
+
+        def keep_dims(axes: tuple) -> list[str]:
+            return ["1" if i in axes else d for i, d in enumerate(dims)]
+
+        for m in f.maps:
+            o = m.outputs[0]
+            k = self.idx(o)
+            if m.type == "expand_like":
+                g = m.inputs[0]
+                axes = m.attrs["axis"] if m.attrs["axis"] is not None else tuple(range(rank))
+                gv, sc = fresh(), fresh()
+                pre.append(f"{gv} = {self.v(g)}.reshape(({', '.join(keep_dims(axes)) or '1'},))")
+                idx = ", ".join("0" if i in axes else iv for i, iv in enumerate(ivars)) or "0"
+                val = f"{gv}[{idx}]"
+                if m.attrs["mean"]:
+                    count = " * ".join(dims[i] for i in axes) or "1"
+                    pre.append(f"{sc} = {_np_type(o)}(1.0 / max({count}, 1))")
+                    val = f"{val} * {sc}"
+                body.append(f"e{k} = {_np_type(o)}({val})")
+            elif m.type == "broadcast_like":
+                body.append(f"e{k} = {ref(m.inputs[0])}")
+            elif m.type == "sum_to_like":  # sums over nothing: checked per signature
+                self.lay.sum_axes[o] = ()
+                self.lay.same_shape.append((m.inputs[0], m.inputs[1]))
+                body.append(f"e{k} = {ref(m.inputs[0])}")
+            else:
+                body.append(f"e{k} = {self.expr(m, [ref(t) for t in m.inputs])}")
+            local[o] = f"e{k}"
+        for s in f.sinks:
+            x, o = s.inputs[0], s.outputs[0]
+            axes = _sink_axes(s)
+            if s.type == "sum_to_like":
+                self.lay.sum_axes[o] = axes
+            whole = len(axes) == rank
+            fold = whole and rank > 1  # accumulate per column, add the columns up at the end
+            acc = keep_dims(axes)
+            if fold:
+                acc[-1] = dims[-1]
+            ra, tot, rf, ro = fresh(), fresh(), fresh(), fresh()
+            pre.append(f"{ra} = np.zeros(({', '.join(acc)},), np.float64)")
+            idx = ", ".join(iv if (i not in axes or (fold and i == rank - 1)) else "0"
+                            for i, iv in enumerate(ivars))
+            body.append(f"{ra}[{idx}] += {local[x]}")
+            # mean of nothing is NaN, as in NumPy: 0.0 / 0 under error_model='numpy'
+            div = f" / ({' * '.join(dims[i] for i in axes)})" if s.type == "reduce_mean" else ""
+            post.append(f"{rf} = {ra}.reshape(-1)")
+            post.append(f"{ro} = {self.v(o)}.reshape(-1)")
+            if fold:
+                post.append(f"{tot} = 0.0")
+                post.append(f"for j in range({rf}.size):")
+                post.append(f"    {tot} += {rf}[j]")
+                post.append(f"{ro}[0] = {tot}{div}")
+            else:
+                post.append(f"for j in range({rf}.size):")
+                post.append(f"    {ro}[j] = {rf}[j]{div}")
+        for t in f.outputs:
+            if t.op in f.maps:
+                body.append(f"{self.v(t)}{at} = {local[t]}")
+        self.emit("for _once in range(1):")
+        for line in pre:
+            self.emit(line, 2)
+        depth = 2
+        for iv, d in zip(ivars, dims):
+            self.emit(f"for {iv} in range({d}):", depth)
+            depth += 1
+        if not ivars:
+            self.emit("for q in range(1):", depth)
+            depth += 1
+        for line in body:
+            self.emit(line, depth)
+        for line in post:
+            self.emit(line, 2)
 
     def bcast_index(self, t: Tensor, dom: Tensor, ivars: list[str]) -> str:
         if t.shape == () or t in self.lay.scalar_consts:
@@ -626,6 +750,7 @@ from kernels.cpu.reduce import sum3, max3, argmax3, expand3
 from kernels.cpu.nn import softmax_rows, sparse_xent_rows, dense_xent_rows
 from kernels.cpu.optim import sgd, momentum, rmsprop, adam, adagrad, copy_flat, add_flat, scale_flat
 from kernels.cpu.movement import one_hot_flat
+from kernels.cpu.simd import vexp, vlog, vlog1p, vexpm1, vtanh, vsigmoid, vsoftplus
 
 """
 

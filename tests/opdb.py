@@ -614,3 +614,7 @@ def check_grads(info: OpInfo, sample: Sample, backend: str, dynamic: bool = Fals
             analytic = float(np.sum(g * v))
             assert abs(numeric - analytic) <= info.grad_rtol * (1 + abs(numeric)) + 1e-7, \
                 f"input {i}: <J^T u, v> = {analytic}, finite difference {numeric}"
+
+# MPI collectives need ranks to talk to: tests/test_distributed.py runs them under mpiexec -n 2
+COVERED_ELSEWHERE.update({op: "tests/test_distributed.py (mpiexec -n 2: values, training equivalence, compiled step)"
+                          for op in ("allreduce_fused", "allgather", "broadcast")})

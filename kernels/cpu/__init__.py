@@ -1,2 +1,3 @@
 """CPU backend: Numba kernels registered per op (importing this package registers them)."""
 from . import elementwise, linalg, movement, nn, optim, reduce  # noqa: F401
+from . import mpi  # noqa: F401, E402  (collectives; loads no MPI until one runs)

@@ -30,7 +30,8 @@ _CHUNK = 1 << 30  # elements per call: MPI counts are C ints
 
 @numba.njit(**_NJ)
 def allreduce_inplace(h, buf):
-    """Sum ``buf`` over every rank in place; ``h`` = [comm, datatype, op, MPI_IN_PLACE, size]."""
+    """Sum ``buf`` over every rank in place; ``h`` = [comm, datatype, op, MPI_IN_PLACE, size].
+    Import ``kernels.cpu.mpi_lib`` before the first call (MPI_Allreduce must resolve)."""
     start = 0
     while True:
         count = min(buf.size - start, _CHUNK)

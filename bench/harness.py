@@ -43,9 +43,9 @@ def _build(spec: dict) -> tuple[Any, tuple, list[float] | None, dict]:
     from . import workloads as W
     engine, timings = spec["engine"], {}
     if spec.get("kernel"):
-        from .kernels_bench import kernel_runner
+        from .kernels_bench import PLAN, kernel_runner
         r = kernel_runner(engine, spec["kernel"], spec["n"])
-        return r, (), None, timings
+        return r, (), None, {"plan": PLAN[0]}
     w = W.WORKLOADS[spec["workload"]]
     if engine.startswith("floor"):
         from .floor import floor_runner
@@ -60,6 +60,11 @@ def _build(spec: dict) -> tuple[Any, tuple, list[float] | None, dict]:
     d = r.prep(*W.make_data(w))
     losses = [float(r.step(*d)) for _ in range(2)]   # also the first warm-up steps
     r.finish()
+    if r.plan_info is not None:
+        try:
+            timings["plan"] = r.plan_info(*d)
+        except Exception as e:   # informational only
+            timings["plan"] = {"executor": f"plan_info failed: {e}"}
     return r, d, losses, timings
 
 

@@ -1,8 +1,10 @@
 """``python -m bench kernels``: one elementwise kernel over 200k float32, 1 thread.
 
 graphengine: ``y = ge.nn.sigmoid(v)`` (or ``ge.exp``, ``ge.tanh``) on a float32 Variable ``v``,
-timed through ``sess.make_callable(y)``: the compiled elementwise loop plus the per-call
-overhead and the fetched output, nothing subtracted (a Variable input, so no feed is copied).
+fetched with a 1-element ``reduce_sum`` beside it (so the plan is a compiled step: plans without
+a compute-heavy op run op by op) through ``sess.make_callable([y, z])``: the compiled step's
+elementwise loop plus the per-call overhead and the fetched output, nothing subtracted (a
+Variable input, so no feed is copied).
 A second graphengine worker runs the same graph on 1 element: its time is the per-call overhead,
 shown beside it so the reader can see how much of the 200k time is the loop.
 PyTorch: ``torch.sigmoid(x, out=y)`` (``torch.exp``, ``torch.tanh``) with ``y`` preallocated.
@@ -16,6 +18,7 @@ import numpy as np
 
 FUNCS = ("sigmoid", "exp", "tanh")
 N = 200_000
+PLAN = [None]   # how graphengine ran the kernel's plan (Session.plan_info's "executor")
 ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                "NUMBA_NUM_THREADS")}
 
@@ -34,11 +37,15 @@ def kernel_runner(engine: str, fn: str, n: int):
         with g.as_default():
             v = ge.Variable(x0, name="x")
             y = op(v)
+            # a 1-element reduction beside it: graphengine compiles a step only for plans with a
+            # compute-heavy op, and the loop to time is the compiled step's elementwise loop
+            z = ge.reduce_sum(ge.Variable(np.ones(1, np.float32), name="one"))
             init = ge.global_variables_initializer()
         sess = ge.Session(graph=g)
         sess.run(init)
-        f = sess.make_callable(y)
-        out = f()
+        f = sess.make_callable([y, z])
+        PLAN[0] = sess.plan_info([y, z]).get("executor")
+        out = f()[0]
         ref = {"sigmoid": lambda a: 1 / (1 + np.exp(-a)), "exp": np.exp, "tanh": np.tanh}[fn](
             x0.astype(np.float64))
         assert np.allclose(out, ref, rtol=1e-5, atol=1e-7), f"graphengine {fn} differs from NumPy"
@@ -59,7 +66,8 @@ def kernels(rounds: int, target_s: float, gap_s: float) -> dict:
         specs[f"{fn}/graphengine"] = {"engine": "kernel-graphengine", "kernel": fn, "n": N}
         specs[f"{fn}/torch"] = {"engine": "kernel-torch", "kernel": fn, "n": N}
     specs["sigmoid/graphengine n=1"] = {"engine": "kernel-graphengine", "kernel": "sigmoid", "n": 1}
-    workers, _, errors = start_workers(specs, ONE_THREAD)
+    workers, inits, errors = start_workers(specs, ONE_THREAD)
+    plans = sorted({str(r["timings"].get("plan")) for k, r in inits.items() if "graphengine" in k})
     try:
         rates = time_rounds(workers, rounds, target_s, gap_s)
     finally:
@@ -71,5 +79,5 @@ def kernels(rounds: int, target_s: float, gap_s: float) -> dict:
         ge_us, t_us = us.get(f"{fn}/graphengine"), us.get(f"{fn}/torch")
         rows.append({"fn": fn, "graphengine_us": ge_us, "torch_us": t_us,
                      "slowdown": ge_us / t_us if ge_us and t_us else None})
-    return {"n": N, "rows": rows, "overhead_us": us.get("sigmoid/graphengine n=1"),
+    return {"n": N, "rows": rows, "overhead_us": us.get("sigmoid/graphengine n=1"), "plans": plans,
             "all_rates": rates, "errors": errors}

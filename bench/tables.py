@@ -68,6 +68,14 @@ def steps_table(steps: dict, engines: list[str], installed: dict) -> str:
         lines.append("torch/MKL GEMM floor (steps/s): " + ", ".join(
             f"{n} {fmt(r['steps_per_s']['floor-torch'])}" for n, r in steps.items()
             if "floor-torch" in r["steps_per_s"]))
+    plans = []
+    for n, r in steps.items():
+        p = (r["init"].get("graphengine-run") or r["init"].get("graphengine") or {}).get("timings", {}).get("plan")
+        if p:
+            plans.append(f"{n} {p.get('executor')}" + (f" ({p['reason']})" if p.get("reason") else "") +
+                         (f" ({p['fused_loops']} fused loops)" if "fused_loops" in p else ""))
+    if plans:
+        lines.append("graphengine plans (Session.plan_info): " + "; ".join(plans))
     errs = {(n, e): m for n, r in steps.items() for e, m in r.get("errors", {}).items()}
     for (n, e), m in errs.items():
         lines.append(f"{n}: {e} failed to build: {m.strip().splitlines()[-1] if m.strip() else m}")
@@ -174,9 +182,10 @@ def kernels_table(k: dict) -> str:
     for r in k["rows"]:
         lines.append(f"| {r['fn']} | {fmt(r['graphengine_us'])} | {fmt(r['torch_us'])} | "
                      f"**{_x(r['slowdown'])}** | <= 1.5x |")
-    lines += ["", "graphengine: `sess.make_callable(ge.nn.sigmoid(v))` on a float32 Variable (no feed), "
-              "per call, nothing subtracted: it includes the per-call overhead, which is "
-              f"{fmt(k['overhead_us'])} us on a 1-element Variable (same graph, own process)."]
+    lines += ["", "graphengine: `sess.make_callable([ge.nn.sigmoid(v), z])` on a float32 Variable v (no "
+              "feed; z a 1-element reduce_sum that makes the plan a compiled step; graphengine ran it "
+              f"as: {', '.join(k.get('plans', [])) or '?'}), per call, nothing subtracted: it includes "
+              f"the per-call overhead, {fmt(k['overhead_us'])} us for the same graph on a 1-element v."]
     lines += [f"{e} failed: {m[-300:]}" for e, m in k.get("errors", {}).items()]
     return "\n".join(lines)
 

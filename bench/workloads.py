@@ -97,6 +97,7 @@ class Runner:
     prep: Callable[..., tuple] = lambda *d: d             # NumPy -> engine arrays
     finish: Callable[[], Any] = lambda: None             # wait for async work (JAX)
     run_n: Callable[[int], Any] | None = None            # n steps in one call (the GEMM floor)
+    plan_info: Callable[..., dict] | None = None         # graphengine: Session.plan_info on the data
 
 
 def available(engine: str) -> bool:
@@ -110,16 +111,17 @@ def graphengine_session_runner(sess: Any, train: Any, loss: Any, feeds: list, mo
     """``make_callable([train, loss], feeds)`` or plain ``sess.run([train, loss], feed_dict)``."""
     import time
     t0 = time.perf_counter()
-    if mode == "callable":
-        f = sess.make_callable([train, loss], feeds)
-        timings["make_callable_s"] = time.perf_counter() - t0
-        return Runner(lambda *d: f(*d)[1])
     fetches = [train, loss]
+    info = lambda *d: sess.plan_info(fetches, dict(zip(feeds, d, strict=True)))
+    if mode == "callable":
+        f = sess.make_callable(fetches, feeds)
+        timings["make_callable_s"] = time.perf_counter() - t0
+        return Runner(lambda *d: f(*d)[1], plan_info=info)
     if len(feeds) == 1:
         (p,) = feeds
-        return Runner(lambda x: sess.run(fetches, feed_dict={p: x})[1])
+        return Runner(lambda x: sess.run(fetches, feed_dict={p: x})[1], plan_info=info)
     p, q = feeds
-    return Runner(lambda x, y: sess.run(fetches, feed_dict={p: x, q: y})[1])
+    return Runner(lambda x, y: sess.run(fetches, feed_dict={p: x, q: y})[1], plan_info=info)
 
 
 def graphengine_runner(w: Workload, params: list[np.ndarray], mode: str = "callable",

@@ -1,56 +1,57 @@
-"""Measurements that need a fresh process: first step (cold/warm disk cache), peak memory,
-and GEMM rate under different thread settings. The parent side starts ``python -m bench
-_child`` with a JSON payload; the child prints one JSON line."""
+"""Measurements that need fresh processes: the first step of a new graph (issue 11's table),
+the step under contention, peak memory, and GEMM rate under different thread settings.
+
+``first_step`` runs ``bench/tf1_first_step.py`` as a new process per sample; ``memory`` and the
+GEMM sweep start ``python -m bench _child`` with a JSON payload (the child prints one JSON line);
+``contention`` drives per-engine workers (``bench/harness.py``) with a busy process beside them.
+"""
 from __future__ import annotations
 
 import gc
 import json
 import os
+import random
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
-from .cli import run_child, temp_cache_dirs
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _env(extra: dict | None) -> dict:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
+    e.update(extra or {})
+    return e
+
+
+def run_child(kind: str, payload: dict, env: dict | None = None, timeout: float = 300) -> dict:
+    """Run ``python -m bench _child`` with ``payload``; returns its last JSON line + wall time."""
+    cmd = [sys.executable, "-m", "bench", "_child", "--child-args", json.dumps({"kind": kind, **payload})]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=_env(env), timeout=timeout, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode or not lines:
+        return {"error": (p.stderr or p.stdout).strip()[-2000:], "wall_s": wall}
+    out = json.loads(lines[-1])
+    out["wall_s"] = wall
+    return out
+
+
+def temp_cache_dirs(base: str | None = None) -> dict[str, str]:
+    d = tempfile.mkdtemp(prefix="ge-bench-", dir=base)
+    return {"GRAPHENGINE_CACHE_DIR": os.path.join(d, "graphengine"),
+            "NUMBA_CACHE_DIR": os.path.join(d, "numba")}
+
 
 # child side -----------------------------------------------------------------------------------
-
-
 def main(p: dict) -> int:
-    out = {"firststep": _child_first_step, "memory": _child_memory, "gemm": _child_gemm}[p["kind"]](p)
+    out = {"memory": _child_memory, "gemm": _child_gemm}[p["kind"]](p)
     print(json.dumps(out), flush=True)
     return 0
-
-
-def _import_engine(engine: str) -> None:
-    if engine.startswith("graphengine"):
-        import graphengine  # noqa: F401
-    elif engine == "torch":
-        import torch
-        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    elif engine == "jax":
-        import jax  # noqa: F401
-
-
-def _child_first_step(p: dict) -> dict:
-    from . import workloads as W
-    w = W.WORKLOADS[p["workload"]]
-    params = W.make_params(w.layers)
-    x, y = W.make_data(w.layers, w.batch)
-    t0 = time.perf_counter()
-    _import_engine(p["engine"])
-    t1 = time.perf_counter()
-    parts: dict = {}
-    if p["engine"] == "graphengine":
-        r = W.graphengine_runner(w, params, timings=parts)
-    else:
-        r = W.BUILDERS[p["engine"]](w, params)
-    d = r.prep(x, y)
-    t2 = time.perf_counter()
-    loss = float(r.step(*d))
-    r.finish()
-    t3 = time.perf_counter()
-    return {"import_s": t1 - t0, "build_s": t2 - t1, "first_step_s": t3 - t2, "total_s": t3 - t0,
-            "loss": loss, "build_parts_s": parts}
 
 
 def _status() -> dict[str, float]:
@@ -65,12 +66,13 @@ def _status() -> dict[str, float]:
 
 def _child_memory(p: dict) -> dict:
     from . import workloads as W
+    from .harness import _import_engine
     w = W.WORKLOADS[p["workload"]]
     _import_engine(p["engine"])
     params = W.make_params(w.layers)
     r = W.BUILDERS[p["engine"]](w, params)
-    small = r.prep(*W.make_data(w.layers, 4, seed=2))
-    big = r.prep(*W.make_data(w.layers, w.batch))
+    small = r.prep(*W.make_data(w, batch=4, seed=2))
+    big = r.prep(*W.make_data(w))
     for _ in range(2):
         r.step(*small)
     r.finish()
@@ -95,23 +97,84 @@ def _child_gemm(p: dict) -> dict:
     return r
 
 
-# parent side ----------------------------------------------------------------------------------
+# first step of a new graph (issue 11) -----------------------------------------------------------
+FIRST_STEP_TARGETS = {   # issue 11: (today, target) in seconds
+    "new_graph": ("~4.8 s", 1.0), "new_graph_eval": ("1.4 s", 0.3), "cold": ("~7.1 s", 2.5),
+    "same_graph": ("~0.75 s", 0.5)}
 
 
-def first_step(workload: str, engines: list[str]) -> dict:
-    runs = []
-    for e in engines:
-        if e == "graphengine":
-            dirs = temp_cache_dirs()
-            for cache in ("cold", "warm"):
-                runs.append({"engine": e, "cache": cache,
-                             **run_child("firststep", {"engine": e, "workload": workload}, dirs)})
-        else:
-            runs.append({"engine": e, "cache": "n/a",
-                         **run_child("firststep", {"engine": e, "workload": workload})})
-    return {"workload": workload, "runs": runs}
+def _tf1_program(nonce: float, dirs: dict, quick: bool) -> dict:
+    args = {"nonce": nonce, "warmup_s": 0.2 if quick else 1.0, "timed_s": 0.3 if quick else 1.0}
+    cmd = [sys.executable, os.path.join(ROOT, "bench", "tf1_first_step.py"), json.dumps(args)]
+    t_spawn = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=_env(dirs), timeout=600, cwd=ROOT)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode or not lines:
+        return {"error": (p.stderr or p.stdout).strip()[-2000:]}
+    out = json.loads(lines[-1])
+    out["spawn_to_first_step_s"] = out.pop("first_step_done_wall") - t_spawn
+    return out
 
 
+def first_step(samples: int = 5, quick: bool = False) -> dict:
+    """Issue 11's situations, ``samples`` fresh processes each, interleaved (a b c a b c ...):
+    new graph with warm Numba kernels, everything cold, the same graph again."""
+    base = tempfile.mkdtemp(prefix="ge-bench-firststep-")
+    numba_warm = os.path.join(base, "numba-warm")
+    nonce = lambda: random.SystemRandom().uniform(1e-6, 1e-3)   # a graph never compiled before
+    same = {"GRAPHENGINE_CACHE_DIR": os.path.join(base, "ge-same"), "NUMBA_CACHE_DIR": numba_warm}
+    same_nonce = nonce()
+    primes = [_tf1_program(nonce(), {"GRAPHENGINE_CACHE_DIR": os.path.join(base, "ge-prime"),
+                                     "NUMBA_CACHE_DIR": numba_warm}, quick),   # warms the kernels
+              _tf1_program(same_nonce, same, quick)]                            # caches "same"
+    runs: dict[str, list[dict]] = {"new_graph": [], "cold": [], "same_graph": []}
+    for i in range(samples):
+        runs["new_graph"].append(_tf1_program(nonce(), {
+            "GRAPHENGINE_CACHE_DIR": os.path.join(base, f"ge-new-{i}"), "NUMBA_CACHE_DIR": numba_warm}, quick))
+        runs["cold"].append(_tf1_program(nonce(), temp_cache_dirs(base), quick))
+        runs["same_graph"].append(_tf1_program(same_nonce, same, quick))
+    med = {}
+    for case, rs in runs.items():
+        ok = [r for r in rs if "error" not in r]
+        med[case] = {k: statistics.median(r[k] for r in ok) for k in ok[0] if isinstance(ok[0][k], float)} \
+            if ok else {}
+    errors = [r["error"] for rs in [primes, *runs.values()] for r in rs if "error" in r]
+    return {"workload": "784-100-10 softmax MLP, TF1 style, Adam, B=100", "samples": samples,
+            "median": med, "runs": runs, "errors": errors[:3], "cache_base": base}
+
+
+# contention --------------------------------------------------------------------------------------
+SPIN = "import os\nos.sched_setaffinity(0, {0})\nwhile True:\n    pass\n"
+
+
+def contention(engines: list[str], rounds: int, target_s: float, gap_s: float,
+               workload: str = "autoencoder") -> dict:
+    """``workload`` per engine quiet, then next to one busy pure-Python process pinned to core 0,
+    rounds alternating quiet/loaded -> loaded rate / quiet rate per engine."""
+    from .harness import calibrate, start_workers, time_round
+    workers, _, errors = start_workers({e: {"workload": workload} for e in engines})
+    quiet: dict[str, list[float]] = {}
+    loaded: dict[str, list[float]] = {}
+    try:
+        per_step = calibrate(workers, target_s)
+        for _ in range(rounds):
+            time_round(workers, per_step, target_s, gap_s, quiet)
+            spin = subprocess.Popen([sys.executable, "-c", SPIN])
+            try:
+                time.sleep(0.5)   # let it start spinning
+                time_round(workers, per_step, target_s, gap_s, loaded)
+            finally:
+                spin.kill()
+                spin.wait()
+    finally:
+        for wk in workers.values():
+            wk.close()
+    rows = {e: {"quiet": statistics.median(quiet[e]), "loaded": statistics.median(loaded[e]),
+                "ratio": statistics.median(loaded[e]) / statistics.median(quiet[e])} for e in workers}
+    return {"workload": workload, "rows": rows, "quiet": quiet, "loaded": loaded, "errors": errors}
+
+
+# memory, thread sweep ----------------------------------------------------------------------------
 def memory(workload: str, engines: list[str]) -> dict:
     dirs = temp_cache_dirs()   # graphengine compiles into a private cache: no shared state
     return {"workload": workload,
@@ -122,8 +185,8 @@ def memory(workload: str, engines: list[str]) -> dict:
 def _with_competitor(cmd: list[str] | None, env: dict, payload: dict) -> dict:
     comp = None
     if cmd:
-        comp = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        comp = subprocess.Popen(cmd, env=_env(env), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, cwd=ROOT)
         time.sleep(1.0)   # let it start spinning
     try:
         return run_child("gemm", payload, env)
@@ -140,7 +203,7 @@ def threads_sweep(quick: bool = False) -> list[dict]:
     th = lambda n: {k: str(n) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                          "NUMBA_NUM_THREADS")}
     spin = [sys.executable, "-c", "while True: pass"]
-    gemm2 = [sys.executable, "-m", "bench", "_child", "--threads", "2", "--child-args",
+    gemm2 = [sys.executable, "-m", "bench", "_child", "--child-args",
              json.dumps({"kind": "gemm", **shape, "forever": True})]
     cases = [("1 BLAS thread, alone", 1, None), ("2 BLAS threads, alone", 2, None),
              ("1 BLAS thread + a busy process", 1, spin), ("2 BLAS threads + a busy process", 2, spin),

@@ -1,4 +1,9 @@
-"""The BLAS floor: the time of a training step's GEMMs alone, measured in the same run.
+"""The GEMM floor: the time of a training step's GEMMs alone, measured in the same run.
+
+The GEMM list comes from a workload's dense-layer list alone (``Workload.layers``), so every
+model kind gets one: the MLPs, the autoencoder 784-256-128-256-784 (4 layers: 11 GEMMs) and
+softmax regression 784-10 (1 layer: 2 GEMMs). The benchmark runs it in its own process, in the
+same alternating rounds as the engines (``floor_runner``).
 
 Per dense layer ``in -> out`` at batch B a step does three float32 GEMMs:
 forward ``X(B,in) @ W(in,out)``, weight gradient ``X.T @ dY`` and input gradient
@@ -111,3 +116,12 @@ def measure_floor(layers: tuple[int, ...], batch: int, provider: str = "numba",
     return {"provider": provider, "step_s": step_s, "steps_per_s": 1.0 / step_s,
             "gflops": step_flops(layers, batch) / step_s / 1e9,
             "gemms": len(gemm_shapes(layers, batch))}
+
+
+def floor_runner(layers: tuple[int, ...], batch: int, provider: str = "numba"):
+    """The floor as a benchmark ``Runner`` (``run_n(n)``: n steps' GEMMs in one call), so the
+    harness times it in its own process, in the same alternating rounds as the engines."""
+    from .workloads import Runner
+    run = _runner(provider, tuple(layers), batch)
+    run(1)  # compile / warm the BLAS thread pool
+    return Runner(lambda: run(1), run_n=run)

@@ -1,11 +1,17 @@
 """The benchmark workloads and one model builder per engine.
 
-Every engine trains the same MLP: float32, ReLU hidden layers, sparse softmax cross-entropy
-with a mean over the batch, Glorot-uniform weights and zero biases drawn once from one NumPy
-seed, one fixed synthetic batch. A builder returns a ``Runner``: ``step()`` runs one training
-step on that batch and returns the loss (as whatever the engine returns; ``float()`` works).
+Three model kinds, every engine on the same float32 weights (Glorot-uniform, zero biases, drawn
+once from one NumPy seed) and one fixed synthetic batch:
 
-Optional engines (torch, jax) are imported inside their builders only.
+* ``mlp``: ReLU hidden layers, sparse softmax cross-entropy (mean), SGD or TF1's Adam;
+* ``autoencoder``: the classic TF1 tutorial autoencoder, sigmoid on every layer,
+  ``tf.reduce_mean(tf.pow(x - y_pred, 2))``, TF1's RMSProp (mean-square slot starting at ones);
+* ``softmax``: TF1's MNIST softmax regression, one dense layer, softmax cross-entropy on one-hot
+  labels, gradient descent.
+
+A builder returns a ``Runner``: ``step(*prep(*data))`` runs one training step on that batch and
+returns the loss (whatever the engine returns; ``float()`` works). MLP builders live here, the
+two TF1-tutorial models in ``bench/models_tf1.py``. torch and jax are imported inside builders.
 """
 from __future__ import annotations
 
@@ -16,23 +22,27 @@ from typing import Any
 
 import numpy as np
 
-LR = {"sgd": 0.01, "adam": 0.001}
+LR = {"sgd": 0.01, "adam": 0.001, "rmsprop": 0.01, "gd0.5": 0.5}
 ADAM = dict(beta1=0.9, beta2=0.999, eps=1e-8)
+RMSPROP = dict(rho=0.9, momentum=0.0, eps=1e-10, ms_init=1.0)   # TF1's (graphengine's) choice
 
 
 @dataclasses.dataclass(frozen=True)
 class Workload:
     name: str
-    layers: tuple[int, ...]   # (inputs, hidden..., classes)
+    layers: tuple[int, ...]   # (inputs, hidden..., outputs): the dense layers, also the GEMM list
     batch: int
-    optimizer: str            # "sgd" | "adam"
+    optimizer: str            # "sgd" | "adam" | "rmsprop" | "gd0.5"
+    kind: str = "mlp"         # "mlp" | "autoencoder" | "softmax"
 
     @property
     def lr(self) -> float:
         return LR[self.optimizer]
 
     def describe(self) -> str:
-        return f"{'-'.join(map(str, self.layers))} B={self.batch} {self.optimizer}"
+        what = {"mlp": "", "autoencoder": " sigmoid, pow loss,", "softmax": " softmax xent,"}[self.kind]
+        opt = {"gd0.5": "GD lr 0.5", "rmsprop": "RMSProp"}.get(self.optimizer, self.optimizer)
+        return f"{'-'.join(map(str, self.layers))}{what} B={self.batch} {opt}"
 
 
 def _mlp(batch: int, opt: str) -> Workload:
@@ -45,8 +55,10 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     _mlp(128, "sgd"), _mlp(128, "adam"),
     _mlp(1024, "sgd"), _mlp(1024, "adam"),
     Workload("deep-b256-sgd", (784, 1024, 1024, 1024, 10), 256, "sgd"),
+    Workload("autoencoder", (784, 256, 128, 256, 784), 256, "rmsprop", "autoencoder"),
+    Workload("tf1-softmax-regression", (784, 10), 100, "gd0.5", "softmax"),
 ]}
-QUICK = ["tiny", "mlp-b128-sgd", "mlp-b128-adam"]
+QUICK = ["tiny", "mlp-b128-sgd", "autoencoder", "tf1-softmax-regression"]
 
 
 def make_params(layers: tuple[int, ...], seed: int = 0) -> list[np.ndarray]:
@@ -60,19 +72,32 @@ def make_params(layers: tuple[int, ...], seed: int = 0) -> list[np.ndarray]:
     return out
 
 
-def make_data(layers: tuple[int, ...], batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def make_data(w: Workload, batch: int | None = None, seed: int = 1) -> tuple[np.ndarray, ...]:
+    """The batch a step trains on: (x, int labels) for ``mlp``, (x,) for ``autoencoder``,
+    (x, one-hot float32 labels) for ``softmax``; x of the last two is MNIST-like, in [0, 1]."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((batch, layers[0])).astype(np.float32)
-    y = rng.integers(0, layers[-1], batch).astype(np.int64)
-    return x, y
+    b = w.batch if batch is None else batch
+    if w.kind == "mlp":
+        x = rng.standard_normal((b, w.layers[0])).astype(np.float32)
+        return x, rng.integers(0, w.layers[-1], b).astype(np.int64)
+    # MNIST-like pixels: in [0, 1], about 20% nonzero
+    x = (rng.uniform(0.0, 1.0, (b, w.layers[0])) * (rng.uniform(size=(b, w.layers[0])) < 0.2))
+    x = x.astype(np.float32)
+    if w.kind == "autoencoder":
+        return (x,)
+    # learnable labels (a fixed random linear teacher), so the loss falls as on MNIST
+    teacher = np.random.default_rng(seed + 1).standard_normal((w.layers[0], w.layers[-1]))
+    return x, np.eye(w.layers[-1], dtype=np.float32)[np.argmax(x @ teacher, axis=1)]
 
 
 @dataclasses.dataclass
 class Runner:
-    """``step(*prep(x, y))`` runs one training step on a batch and returns its loss."""
+    """``step(*prep(*data))`` runs one training step on a batch and returns its loss."""
     step: Callable[..., Any]
-    prep: Callable[[np.ndarray, np.ndarray], tuple] = lambda x, y: (x, y)  # NumPy -> engine arrays
-    finish: Callable[[], Any] = lambda: None                # wait for async work (JAX)
+    prep: Callable[..., tuple] = lambda *d: d             # NumPy -> engine arrays
+    finish: Callable[[], Any] = lambda: None             # wait for async work (JAX)
+    run_n: Callable[[int], Any] | None = None            # n steps in one call (the GEMM floor)
+    plan_info: Callable[..., dict] | None = None         # graphengine: Session.plan_info on the data
 
 
 def available(engine: str) -> bool:
@@ -81,10 +106,32 @@ def available(engine: str) -> bool:
 
 
 # graphengine -------------------------------------------------------------------------------
+def graphengine_session_runner(sess: Any, train: Any, loss: Any, feeds: list, mode: str,
+                               timings: dict) -> Runner:
+    """``make_callable([train, loss], feeds)`` or plain ``sess.run([train, loss], feed_dict)``."""
+    import time
+    t0 = time.perf_counter()
+    fetches = [train, loss]
+    info = lambda *d: sess.plan_info(fetches, dict(zip(feeds, d, strict=True)))
+    if mode == "callable":
+        f = sess.make_callable(fetches, feeds)
+        timings["make_callable_s"] = time.perf_counter() - t0
+        return Runner(lambda *d: f(*d)[1], plan_info=info)
+    if len(feeds) == 1:
+        (p,) = feeds
+        return Runner(lambda x: sess.run(fetches, feed_dict={p: x})[1], plan_info=info)
+    p, q = feeds
+    return Runner(lambda x, y: sess.run(fetches, feed_dict={p: x, q: y})[1], plan_info=info)
+
+
 def graphengine_runner(w: Workload, params: list[np.ndarray], mode: str = "callable",
                        jit: str = "step", timings: dict | None = None) -> Runner:
-    """mode "callable": ``make_callable([train_op, loss], [x, y])``; "run": ``sess.run``.
-    ``timings`` (optional) receives the seconds spent building, initializing and planning."""
+    """mode "callable": ``make_callable([train_op, loss], feeds)``; "run": ``sess.run`` with a
+    ``feed_dict``. ``timings`` (optional) receives the seconds spent building, initializing and
+    planning."""
+    if w.kind != "mlp":
+        from .models_tf1 import graphengine_tf1_runner
+        return graphengine_tf1_runner(w, params, mode, jit, timings)
     import time
 
     import graphengine as ge
@@ -112,18 +159,15 @@ def graphengine_runner(w: Workload, params: list[np.ndarray], mode: str = "calla
     t1 = time.perf_counter()
     sess = ge.Session(graph=g, jit=jit)
     sess.run(init)
-    t2 = time.perf_counter()
-    tm.update(graph_s=t1 - t0, session_init_s=t2 - t1)
-    if mode == "callable":
-        f = sess.make_callable([train, loss], [xp, yp])
-        tm["make_callable_s"] = time.perf_counter() - t2
-        return Runner(lambda x, y: f(x, y)[1])
-    fetches = [train, loss]
-    return Runner(lambda x, y: sess.run(fetches, {xp: x, yp: y})[1])
+    tm.update(graph_s=t1 - t0, session_init_s=time.perf_counter() - t1)
+    return graphengine_session_runner(sess, train, loss, [xp, yp], mode, tm)
 
 
 # PyTorch eager -----------------------------------------------------------------------------
 def torch_runner(w: Workload, params: list[np.ndarray]) -> Runner:
+    if w.kind != "mlp":
+        from .models_tf1 import torch_tf1_runner
+        return torch_tf1_runner(w, params)
     import torch
     import torch.nn.functional as F
 
@@ -150,9 +194,28 @@ def torch_runner(w: Workload, params: list[np.ndarray]) -> Runner:
 
 
 # JAX jit -----------------------------------------------------------------------------------
-def jax_runner(w: Workload, params: list[np.ndarray]) -> Runner:
-    """One jitted function per step (params donated). The loss comes back as a device array;
+def jax_step_runner(step_fn: Callable, state: Any, prep: Callable) -> Runner:
+    """One jitted function per step (state donated). The loss comes back as a device array;
     the timer blocks on the last one (``finish``), as JAX benchmarks do."""
+    import jax
+    jitted = jax.jit(step_fn, donate_argnums=0)
+    box = [state, None]
+
+    def step(*d):
+        box[0], box[1] = jitted(box[0], *d)
+        return box[1]
+
+    def finish():
+        if box[1] is not None:
+            box[1].block_until_ready()
+
+    return Runner(step, prep, finish)
+
+
+def jax_runner(w: Workload, params: list[np.ndarray]) -> Runner:
+    if w.kind != "mlp":
+        from .models_tf1 import jax_tf1_runner
+        return jax_tf1_runner(w, params)
     import jax
     import jax.numpy as jnp
 
@@ -188,22 +251,15 @@ def jax_runner(w: Workload, params: list[np.ndarray]) -> Runner:
             ps = [p - lr_t * m / (jnp.sqrt(v) + eps) for p, m, v in zip(ps, ms, vs, strict=True)]
             return (ps, ms, vs, t), loss
         state = (ps, [jnp.zeros_like(p) for p in ps], [jnp.zeros_like(p) for p in ps], jnp.float32(0))
-    jitted = jax.jit(step_fn, donate_argnums=0)
-    box = [state, None]
-
-    def step(x, y):
-        box[0], box[1] = jitted(box[0], x, y)
-        return box[1]
-
-    def finish():
-        if box[1] is not None:
-            box[1].block_until_ready()
-
-    return Runner(step, lambda x, y: (jnp.asarray(x), jnp.asarray(y.astype(np.int32))), finish)
+    return jax_step_runner(step_fn, state,
+                           lambda x, y: (jnp.asarray(x), jnp.asarray(y.astype(np.int32))))
 
 
 # hand-written NumPy (also the correctness reference) ---------------------------------------
 def numpy_runner(w: Workload, params: list[np.ndarray]) -> Runner:
+    if w.kind != "mlp":
+        from .models_tf1 import numpy_tf1_runner
+        return numpy_tf1_runner(w, params)
     ps = [p.copy() for p in params]
     n = len(ps) // 2
     lr = w.lr
@@ -254,11 +310,12 @@ def numpy_runner(w: Workload, params: list[np.ndarray]) -> Runner:
     return Runner(step)
 
 
-ENGINES = ["graphengine", "graphengine-run", "graphengine-op", "torch", "jax", "numpy"]
+ENGINES = ["graphengine-run", "graphengine", "graphengine-op", "torch", "jax", "numpy"]
+DEFAULT_ENGINES = ["graphengine-run", "graphengine", "torch", "jax", "numpy"]
 ENGINE_MODULE = {"torch": "torch", "jax": "jax"}
 LABEL = {"graphengine": "graphengine make_callable", "graphengine-run": "graphengine sess.run",
          "graphengine-op": "graphengine jit=op", "torch": "PyTorch eager", "jax": "JAX jit",
-         "numpy": "NumPy"}
+         "numpy": "NumPy", "floor": "GEMM floor", "floor-torch": "torch/MKL GEMM floor"}
 BUILDERS: dict[str, Callable[..., Runner]] = {
     "graphengine": graphengine_runner,
     "graphengine-run": lambda w, p: graphengine_runner(w, p, mode="run"),

@@ -9,7 +9,7 @@
 ...     float(s.run(y, {x: [[1, 2], [3, 4]]}))
 10.0
 """
-from . import initializers, losses, nn, regularizers, train
+from . import initializers, losses, nn, regularizers, summary, train
 from .autodiff import gradients
 from .dtypes import (
     DType,
@@ -82,6 +82,7 @@ from .ops.elementwise import (
     to_float,
     where,
 )
+from .ops.gather import gather
 from .ops.linalg import matmul
 from .ops.reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_sum
 from .ops.shape import (

@@ -57,7 +57,8 @@ def checkpoint_file(path: str) -> str:
 def save_state(session: Any, path: str, var_list: Any = None) -> str:
     """Write the values of ``var_list`` (default: all global variables) to ``path`` atomically.
 
-    Returns the file written (``path``, with ``.npz`` appended when missing).
+    Returns the file written (``path``, with ``.npz`` appended when missing). In a distributed
+    job (``graphengine.distributed``) only rank 0 writes; the others return the path.
 
     >>> import os, tempfile, numpy as np, graphengine as ge
     >>> w = ge.Variable(np.arange(3, dtype=np.float32), name="w")
@@ -67,6 +68,9 @@ def save_state(session: Any, path: str, var_list: Any = None) -> str:
     >>> np.load(f)["w"].tolist()
     [0.0, 1.0, 2.0]
     """
+    from .distributed._mpi import writes_files
+    if not writes_files():  # data-parallel ranks hold the same values: rank 0 writes them
+        return checkpoint_file(path)
     named = _named(session, var_list)
     if META_KEY in named:
         raise CheckpointError(f"a variable may not be called {META_KEY!r}")
@@ -210,13 +214,17 @@ class Saver:
 
     def save(self, sess: Any, save_path: str, global_step: Any = None,
              write_state: bool = True, **_: Any) -> str:
-        """Write a checkpoint; return its prefix (``save_path`` or ``save_path-<step>``)."""
+        """Write a checkpoint; return its prefix (``save_path`` or ``save_path-<step>``).
+        In a distributed job only rank 0 writes (and keeps the ``checkpoint`` file)."""
         prefix = os.fspath(save_path)
         if prefix.endswith(".npz"):
             prefix = prefix[:-4]
         if global_step is not None:
             step = global_step if isinstance(global_step, int | np.integer) else sess.run(global_step)
             prefix = f"{prefix}-{int(step)}"
+        from .distributed._mpi import writes_files
+        if not writes_files():
+            return prefix
         save_state(sess, prefix, self._var_list)
         if prefix in self._kept:
             self._kept.remove(prefix)

@@ -21,11 +21,18 @@ Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def batches(x: Any, y: Any = None, batch_size: int = 32, *, shuffle: bool = True,
-            seed: int | np.random.Generator | None = None, drop_last: bool = False) -> Iterator[Any]:
+            seed: int | np.random.Generator | None = None, drop_last: bool = False,
+            shard: tuple[int, int] | None = None) -> Iterator[Any]:
     """Yield mini-batches ``(x_batch, y_batch)`` (or ``x_batch`` when ``y`` is None), one epoch.
 
     ``seed`` fixes the shuffle; pass one ``np.random.Generator`` to get a different but
     reproducible order every epoch. The last batch is smaller unless ``drop_last``.
+
+    ``shard=(rank, size)`` (data-parallel training, ``graphengine.distributed``): every rank
+    shuffles alike (give all ranks the same ``seed``) and takes every ``size``-th row of that
+    order from row ``rank`` on, after dropping the ``n % size`` last ones so that all ranks run
+    the same number of steps. Step k's batches of all ranks together are then batch k of
+    ``batch_size * size`` rows in one process.
 
     >>> import numpy as np
     >>> x, y = np.arange(10).reshape(5, 2), np.arange(5)
@@ -33,6 +40,8 @@ def batches(x: Any, y: Any = None, batch_size: int = 32, *, shuffle: bool = True
     [[0, 1], [2, 3], [4]]
     >>> len(list(batches(x, y, 2, seed=0, drop_last=True)))
     2
+    >>> [yb.tolist() for _, yb in batches(x, y, 2, shuffle=False, shard=(1, 2))]
+    [[1, 3]]
     """
     x = np.asarray(x)
     n = len(x)
@@ -47,6 +56,12 @@ def batches(x: Any, y: Any = None, batch_size: int = 32, *, shuffle: bool = True
         order = rng.permutation(n)
     else:
         order = np.arange(n)
+    if shard is not None:
+        rank, size = (int(v) for v in shard)
+        if not 0 <= rank < size:
+            raise ValueError(f"batches: shard={shard} needs 0 <= rank < size")
+        order = order[:n - n % size][rank::size]
+        n = len(order)
     stop = n - n % batch_size if drop_last else n
     for i in range(0, stop, batch_size):
         idx = order[i:i + batch_size]

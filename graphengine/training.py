@@ -39,11 +39,12 @@ Feeds = Callable[[int], Iterable[dict]] | Iterable[dict] | dict
 
 def batch_feeds(x_ph: Any, y_ph: Any, x: Any, y: Any = None, batch_size: int = 32, *,
                 shuffle: bool = True, seed: int | None = None, drop_last: bool = False,
-                extra: dict | None = None) -> Callable[[int], Iterable[dict]]:
+                extra: dict | None = None, shard: tuple[int, int] | None = None) -> Callable[[int], Iterable[dict]]:
     """Feeds for ``fit``: a function ``epoch -> iterator of feed_dicts`` over mini-batches.
 
     One seeded generator drives every epoch's shuffle, so epochs differ but runs repeat.
-    ``extra`` is merged into each feed (say ``{keep_prob: 0.5}``).
+    ``extra`` is merged into each feed (say ``{keep_prob: 0.5}``). ``shard=(rank, size)``
+    gives this rank its share of every epoch (``datasets.batches``; same ``seed`` on all ranks).
 
     >>> import numpy as np, graphengine as ge
     >>> xp = ge.placeholder(ge.float32, (None, 2))
@@ -55,13 +56,14 @@ def batch_feeds(x_ph: Any, y_ph: Any, x: Any, y: Any = None, batch_size: int = 3
     n = len(x)
 
     def per_epoch(epoch: int) -> Iterable[dict]:
-        for b in batches(x, y, batch_size, shuffle=shuffle, seed=rng, drop_last=drop_last):
+        for b in batches(x, y, batch_size, shuffle=shuffle, seed=rng, drop_last=drop_last, shard=shard):
             feed = {x_ph: b} if y is None else {x_ph: b[0], y_ph: b[1]}
             if extra:
                 feed.update(extra)
             yield feed
 
-    per_epoch.num_batches = num_batches(n, batch_size, drop_last)  # type: ignore[attr-defined]
+    rows = n if shard is None else n // int(shard[1])
+    per_epoch.num_batches = num_batches(rows, batch_size, drop_last)  # type: ignore[attr-defined]
     return per_epoch
 
 

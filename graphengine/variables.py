@@ -35,18 +35,22 @@ class Variable:
             raise ValueError("Variable needs an initial_value")
         graph = get_default_graph()
         base = name or "Variable"
-        with name_scope(base) as scope:
-            if callable(initial_value):
-                initial_value = initial_value()
-            init = source.as_tensor(initial_value, dtype)
-            if init.shape is None or None in init.shape:
-                raise ShapeError(f"variable '{base}' needs an initial value of known shape, got "
-                                 f"{init.shape}")
-            vname = scope.rstrip("/")
-        # the variable op takes the scope's own name ("W1"), as TF1's W1:0
-        op = graph.create_op("variable", [], {"shape": init.shape, "dtype": init.dtype,
-                                             "trainable": trainable}, None,
-                             [(init.shape, init.dtype)])
+        # as TF1's init_scope: a variable and its initial value never inherit the control
+        # dependencies around its creation (an optimizer's slots built under
+        # control_dependencies(update_ops) must initialize without running the updates)
+        with graph.control_dependencies(None):
+            with name_scope(base) as scope:
+                if callable(initial_value):
+                    initial_value = initial_value()
+                init = source.as_tensor(initial_value, dtype)
+                if init.shape is None or None in init.shape:
+                    raise ShapeError(f"variable '{base}' needs an initial value of known shape, got "
+                                     f"{init.shape}")
+                vname = scope.rstrip("/")
+            # the variable op takes the scope's own name ("W1"), as TF1's W1:0
+            op = graph.create_op("variable", [], {"shape": init.shape, "dtype": init.dtype,
+                                                 "trainable": trainable}, None,
+                                 [(init.shape, init.dtype)])
         _rename(graph, op, vname)
         self.op: Operation = op
         self.initial_value = init
@@ -86,7 +90,8 @@ class Variable:
     @property
     def initializer(self) -> Operation:
         if self._init_op is None:
-            self._init_op = assign(self, self.initial_value, name=self.op.name + "/Assign").op
+            with self.op.graph.control_dependencies(None):
+                self._init_op = assign(self, self.initial_value, name=self.op.name + "/Assign").op
         return self._init_op
 
     def assign(self, value: Any, name: str | None = None) -> Tensor:
@@ -326,7 +331,7 @@ def get_variable(name: str, shape: Any = None, dtype: Any = _dt.float32,
         if isinstance(init, type) and issubclass(init, Initializer):
             init = init()
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        with name_scope(full + "/Initializer/"):
+        with graph.control_dependencies(None), name_scope(full + "/Initializer/"):
             value = init(shape, dt)
     with name_scope(scope + "/" if scope else None):
         v = Variable(value, trainable=trainable, name=name, dtype=dt, collections=collections)

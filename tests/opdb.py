@@ -614,3 +614,144 @@ def check_grads(info: OpInfo, sample: Sample, backend: str, dynamic: bool = Fals
             analytic = float(np.sum(g * v))
             assert abs(numeric - analytic) <= info.grad_rtol * (1 + abs(numeric)) + 1e-7, \
                 f"input {i}: <J^T u, v> = {analytic}, finite difference {numeric}"
+
+# MPI collectives need ranks to talk to: tests/test_distributed.py runs them under mpiexec -n 2
+COVERED_ELSEWHERE.update({op: "tests/test_distributed.py (mpiexec -n 2: values, training equivalence, compiled step)"
+                          for op in ("allreduce_fused", "allgather", "broadcast")})
+
+
+# ----- batch normalization, gather / embeddings (issue 13) --------------------------------------
+
+def _np_bn(x, scale, offset, axis, unbiased, out, eps=1e-3):
+    axes = tuple(i for i in range(x.ndim) if i != axis)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    n = x.size / x.shape[axis]
+    mean = np.mean(x, axis=axes)
+    var = np.mean((x - mean.reshape(shape)) ** 2, axis=axes)
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * scale.reshape(shape) + offset.reshape(shape)
+    return (y, mean, var * n / (n - 1) if unbiased else var)[out]
+
+
+def _bn_op(x, scale, offset, axis, unbiased, out):
+    from graphengine.ops.batchnorm import _fused
+    return _fused(x, scale, offset, axis, 1e-3, unbiased, None)[out]
+
+
+def _bn_samples(out):
+    rng = _rng(f"batch_norm{out}")
+    specs = [("8x3-dense", (8, 3), 1, False), ("2x3x2x3-nhwc-unbiased", (2, 3, 2, 3), 3, True),
+             ("2x3x2x2-nchw", (2, 3, 2, 2), 1, False), ("3x2x4-axis1-unbiased", (3, 2, 4), 1, True)]
+    return [Sample((randn(rng, s, 2.0) + 1.0, positive(rng, (s[ax],)), randn(rng, (s[ax],))),
+                   {"axis": ax, "unbiased": ub, "out": out}, sid) for sid, s, ax, ub in specs]
+
+
+def _moments_samples(name):
+    return _samples(name, [("4x3-axes0", [(4, 3)], {"axes": [0]}), ("2x3x4-axes02", [(2, 3, 4)], {"axes": [0, 2]}),
+                           ("2x3x4-axes01-keep", [(2, 3, 4)], {"axes": [0, 1], "keep_dims": True})])
+
+
+def _np_gather(p, idx, axis=0):
+    axis %= p.ndim
+    out = np.stack([np.take(p, int(i), axis=axis) for i in idx.reshape(-1)], axis=axis) if idx.size else \
+        np.zeros(p.shape[:axis] + (0,) + p.shape[axis + 1:])
+    return out.reshape(p.shape[:axis] + idx.shape + p.shape[axis + 1:])
+
+
+def _np_scatter_add(g, idx, p, axis=0):
+    out = np.zeros(p.shape)
+    flat = g.reshape(p.shape[:axis] + (idx.size,) + p.shape[axis + 1:])
+    for k, i in enumerate(idx.reshape(-1)):
+        sl = [slice(None)] * p.ndim
+        sl[axis] = int(i)
+        out[tuple(sl)] += np.take(flat, k, axis=axis)
+    return out
+
+
+def _gather_samples():
+    rng = _rng("gather")
+    return [
+        Sample((randn(rng, (5, 3)), np.array([4, 0, 4, 2], np.int32)), {}, "5x3-dup-ids", grad_args=(0,)),
+        Sample((randn(rng, (5, 3)), np.array([[1, 3], [3, 3]], np.int64)), {}, "2d-ids-int64", grad_args=(0,)),
+        Sample((randn(rng, (2, 4, 3)), np.array([3, 0, 3], np.int32)), {"axis": 1}, "axis1", grad_args=(0,)),
+        Sample((randn(rng, (2, 4)), np.array([1, 1, 0], np.int32)), {"axis": -1}, "axis-1", grad_args=(0,)),
+        Sample((randn(rng, (4, 2)), np.array(2, np.int32)), {}, "scalar-id", grad_args=(0,)),
+        Sample((randn(rng, (4, 2)), np.zeros((0,), np.int32)), {}, "empty-ids", grad=False),
+        Sample((np.array([[np.nan, np.inf], [1.0, -np.inf]]), np.array([1, 0], np.int32)), {}, "nan-inf",
+               grad=False),
+    ]
+
+
+def _gather_grad_samples():
+    rng = _rng("gather_grad")
+    return [Sample((randn(rng, (4, 3)), np.array([2, 0, 2, 2], np.int32), np.zeros((3, 3))), {}, "dup-ids",
+                   grad_args=(0,)),
+            Sample((randn(rng, (2, 2, 3)), np.array([1, 1], np.int64), np.zeros((2, 4, 3))), {"axis": 1}, "axis1",
+                   grad_args=(0,))]
+
+
+def _np_bn_grad(dy, x, scale, mean, var, g_mean, g_var, axis, unbiased, out, eps=1e-3):
+    """Textbook batch-norm backward (Ioffe & Szegedy) plus the mean/variance outputs' gradients."""
+    axes = tuple(i for i in range(x.ndim) if i != axis)
+    sh = [1] * x.ndim
+    sh[axis] = -1
+    n = x.size / x.shape[axis]
+    biased = var * (n - 1) / n if unbiased else var
+    inv = 1 / np.sqrt(biased + eps)
+    xhat = (x - mean.reshape(sh)) * inv.reshape(sh)
+    dxhat_sum, dxhat_dot = dy.sum(axes), (dy * xhat).sum(axes)
+    dx = (scale * inv).reshape(sh) / n * (n * dy - dxhat_sum.reshape(sh) - xhat * dxhat_dot.reshape(sh))
+    dx = dx + g_mean.reshape(sh) / n + g_var.reshape(sh) * 2 * (x - mean.reshape(sh)) / (n - 1 if unbiased else n)
+    return (dx, dxhat_dot, dxhat_sum)[out]
+
+
+def _bn_grad_samples():
+    rng = _rng("batch_norm_grad")
+    out = []
+    for sid, s, ax, ub in [("6x3", (6, 3), 1, False), ("2x2x2x3-nhwc-unbiased", (2, 2, 2, 3), 3, True)]:
+        c = s[ax]
+        x = randn(rng, s)
+        axes = tuple(i for i in range(len(s)) if i != ax)
+        m, v = x.mean(axes), x.var(axes) * (x.size / c / (x.size / c - 1) if ub else 1)
+        for o in range(3):
+            out.append(Sample((randn(rng, s), x, positive(rng, (c,)), m, v, randn(rng, (c,)), randn(rng, (c,))),
+                              {"axis": ax, "unbiased": ub, "out": o}, f"{sid}-out{o}", grad=False))
+    return out
+
+
+NORM_GATHER = [
+    OpInfo(f"batch_norm-{k}", _bn_op, _np_bn, _bn_samples(i), grad_rtol=1e-5)
+    for i, k in enumerate(("y", "mean", "variance"))
+] + [
+    OpInfo("batch_norm_grad", lambda *a, axis, unbiased, out: ge.ops.registry.apply(
+        "batch_norm_grad", list(a), {"axis": axis, "epsilon": 1e-3, "unbiased": unbiased}).outputs[out],
+        _np_bn_grad, _bn_grad_samples(), grad=False),
+    OpInfo("moments-mean", lambda x, axes, keep_dims=False: ge.nn.moments(x, axes, keep_dims=keep_dims)[0],
+           lambda x, axes, keep_dims=False: np.mean(x, axis=tuple(axes), keepdims=keep_dims),
+           _moments_samples("moments-mean")),
+    OpInfo("moments-variance", lambda x, axes, keep_dims=False: ge.nn.moments(x, axes, keep_dims=keep_dims)[1],
+           lambda x, axes, keep_dims=False: np.var(x, axis=tuple(axes), keepdims=keep_dims),
+           _moments_samples("moments-variance")),
+    OpInfo("batch_normalization", lambda x, m, v, o, s: ge.nn.batch_normalization(x, m, v, o, s, 1e-3),
+           lambda x, m, v, o, s: (x - m) / np.sqrt(v + 1e-3) * s + o,
+           [Sample((randn(_rng("bnz"), (4, 3)), randn(_rng("bnm"), (3,)), positive(_rng("bnv"), (3,)),
+                    randn(_rng("bno"), (3,)), positive(_rng("bns"), (3,))), {}, "4x3")]),
+    OpInfo("fused_batch_norm-inference",
+           lambda x, s, o, m, v: ge.nn.fused_batch_norm(x, s, o, m, v, is_training=False, data_format="NCHW")[0],
+           lambda x, s, o, m, v: ((x - m.reshape(1, -1, 1, 1)) / np.sqrt(v.reshape(1, -1, 1, 1) + 1e-3)
+                                  * s.reshape(1, -1, 1, 1) + o.reshape(1, -1, 1, 1)),
+           [Sample((randn(_rng("fbi"), (2, 3, 2, 2)), positive(_rng("fbs"), (3,)), randn(_rng("fbo"), (3,)),
+                    randn(_rng("fbm"), (3,)), positive(_rng("fbv"), (3,))), {}, "nchw")]),
+    OpInfo("gather", ge.gather, _np_gather, _gather_samples()),
+    OpInfo("gather_grad", lambda g, idx, p, axis=0: apply1("gather_grad", [g, idx, p], {"axis": axis % p.ndim}),
+           _np_scatter_add, _gather_grad_samples()),
+    OpInfo("embedding_lookup-mod-shards",
+           lambda a, b, ids: ge.nn.embedding_lookup([a, b], ids, partition_strategy="mod"),
+           lambda a, b, ids: np.stack([(a, b)[i % 2][i // 2] for i in ids.reshape(-1)]).reshape(ids.shape + (2,)),
+           [Sample((randn(_rng("ema"), (3, 2)), randn(_rng("emb"), (2, 2)), np.array([[4, 1], [0, 3]], np.int32)),
+                   {}, "5-rows-2-shards")]),
+]
+OP_DB.extend(NORM_GATHER)
+FIRST_ORDER_ONLY["batch_norm_grad"] = "gradient helper of batch_norm; second-order gradients are not supported"
+COVERED_ELSEWHERE.update({op: "tests/test_summary.py: protobuf contents read back with TensorBoard's reader"
+                          for op in ("summary_scalar", "summary_histogram", "summary_image", "summary_merge")})

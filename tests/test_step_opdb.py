@@ -15,7 +15,7 @@ from kernels.cpu.step import StepExecutable
 from kernels.cpu.stepgen import generate
 
 DB = (opdb.BINARY + opdb.UNARY + [opdb.CAST] + opdb.GRAD_HELPERS + opdb.MATMUL + opdb.REDUCE
-      + opdb.ARG + opdb.MOVEMENT + [opdb.ONE_HOT] + opdb.NN)
+      + opdb.ARG + opdb.MOVEMENT + [opdb.ONE_HOT] + opdb.NN + opdb.NORM_GATHER)
 PER_OP = 1
 
 

@@ -42,13 +42,10 @@ from ..variables import _scopes
 _HINTS = {
     "nn.conv2d": "convolutions are not implemented; graphengine covers dense (matmul) models",
     "nn.max_pool": "pooling is not implemented (no convolutions either)",
-    "nn.embedding_lookup": "there is no gather op yet; use tf.one_hot(ids, n) @ embeddings",
     "contrib.rnn": "recurrent cells are not implemented",
     "nn.rnn_cell": "recurrent cells are not implemented",
     "nn.dynamic_rnn": "recurrent networks are not implemented",
     "layers.conv2d": "convolutions are not implemented; tf.layers.dense is",
-    "summary": "TensorBoard summaries are not written; use graphengine.training.fit's loss history "
-               "and graphengine.viz.plot_loss / to_dot",
     "data": "tf.data is not implemented; use graphengine.datasets.batches",
     "examples": "use graphengine.datasets.load_mnist(directory) with the IDX files",
     "while_loop": "graphs here have no control flow; unroll in Python",
@@ -591,6 +588,11 @@ disable_eager_execution = disable_v2_behavior
 def executing_eagerly() -> bool:
     return False
 
+
+# batch norm layer, gather/embeddings, tf.summary (graphengine/compat/v1_bn_summary.py)
+from .v1_bn_summary import install as _install_bn_summary  # noqa: E402
+
+_install_bn_summary(globals())
 
 __all__ = sorted(k for k, v in globals().items()
                  if not k.startswith("_") and k not in {"annotations", "builtins", "contextlib", "types",

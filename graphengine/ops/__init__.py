@@ -1,2 +1,4 @@
 """Op families; importing this package registers every op."""
 from . import control, elementwise, linalg, nn, reduce, registry, shape, source, state  # noqa: F401
+from . import collective  # noqa: F401, E402  (MPI collectives, built by graphengine.distributed)
+from . import batchnorm, gather, summary  # noqa: F401, E402  (batch norm, gather/embeddings, TensorBoard summaries)

@@ -17,7 +17,8 @@ from ..graph import Operation, Tensor, get_default_graph, shape_str, user_site
 #   source - placeholder/const/variable/random: no tensor inputs
 #   update - mutates variables at step end (assign, optimizer applies)
 #   control - group/no_op
-KINDS = ("elementwise", "reduce", "movement", "matmul", "nn", "source", "update", "control")
+#   host - runs on the host after the rest of the step, producing Python values (summaries)
+KINDS = ("elementwise", "reduce", "movement", "matmul", "nn", "source", "update", "control", "host")
 
 InferFn = Callable[..., Any]
 

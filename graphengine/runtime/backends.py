@@ -36,6 +36,12 @@ class KernelBackend:
 
 
 def make_backend(device: str, jit: str | None) -> Backend:
+    """The backend for ``device``/``jit``; host ops (summaries) run beside it (runtime/hostops)."""
+    from .hostops import HostOpsBackend
+    return HostOpsBackend(_make_backend(device, jit))
+
+
+def _make_backend(device: str, jit: str | None) -> Backend:
     dev = DEVICE_ALIASES.get(str(device).lower())
     if dev is None:
         raise ValueError(f"unknown device {device!r}; use 'cpu', 'gpu' (or 'cuda', 'cuda:0') "

@@ -82,7 +82,9 @@ class Optimizer:
     def _slot(self, var: Variable, slot: str, init: float) -> Variable:
         key = (var, slot)
         if key not in self._slot_vars:
-            with name_scope(var.op.name + "/"):
+            # no control dependencies (TF1's init_scope): minimize() under
+            # control_dependencies(update_ops) must not make the slots' initializers run them
+            with get_default_graph().control_dependencies(None), name_scope(var.op.name + "/"):
                 value = source.constant(init, var.dtype, shape=var.shape)
                 self._slot_vars[key] = Variable(value, trainable=False,
                                                 name=f"{self._name}_{slot}" if slot else self._name)
@@ -165,7 +167,7 @@ class AdamOptimizer(Optimizer):
 
     def _next_t(self, dtype: _dt.DType) -> Tensor:
         if self._step is None:
-            with name_scope(self._scope):
+            with get_default_graph().control_dependencies(None), name_scope(self._scope):
                 self._step = Variable(source.constant(0.0, _dt.float32), trainable=False,
                                       name="step")
         if dtype not in self._t_next:

@@ -1,2 +1,4 @@
 """CPU backend: Numba kernels registered per op (importing this package registers them)."""
 from . import elementwise, linalg, movement, nn, optim, reduce  # noqa: F401
+from . import mpi  # noqa: F401, E402  (collectives; loads no MPI until one runs)
+from . import batchnorm, gather, summary  # noqa: F401, E402  (batch norm, gather/scatter-add, summaries)

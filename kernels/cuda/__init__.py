@@ -2,3 +2,4 @@
 (CuPy on a real GPU, Numba device arrays under the simulator). Importing this registers the
 kernels of the ``"cuda"`` backend; it never imports CuPy (the backend does, lazily)."""
 from . import elementwise, matmul, movement, nn, optim, reduce  # noqa: F401  (register kernels)
+from . import collective  # noqa: F401, E402  (MPI collectives: NCCL or through the host)

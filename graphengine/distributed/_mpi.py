@@ -1,0 +1,108 @@
+"""mpi4py, imported on first use: the communicator, the MPI handles the compiled step passes to
+``MPI_Allreduce``, and the hook that aborts the whole job when one rank raises.
+
+Nothing here runs at ``import graphengine``: without mpi4py installed, only calling into
+``graphengine.distributed`` raises ``MPIUnavailableError`` with the install command.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..errors import GraphEngineError
+
+INSTALL_HINT = 'pip install -e ".[mpi]" (mpi4py, mpich and numba-mpi from PyPI), then launch with mpiexec -n N'
+
+
+class MPIUnavailableError(GraphEngineError, ImportError):
+    """graphengine.distributed was used without mpi4py and an MPI library installed."""
+
+
+class _World:
+    comm: Any = None            # the communicator every collective runs on
+    local: tuple | None = None  # (local rank, local size), computed on first use
+
+
+_world = _World()
+
+
+def mpi() -> Any:
+    """The ``mpi4py.MPI`` module (importing it initializes MPI), or a clear error."""
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise MPIUnavailableError(f"graphengine.distributed needs MPI: {INSTALL_HINT} "
+                                  f"(import mpi4py failed: {e})") from None
+    return MPI
+
+
+def init(comm: Any = None) -> None:
+    MPI = mpi()
+    if _world.comm is None or comm is not None:
+        _world.comm = MPI.COMM_WORLD if comm is None else comm
+        _world.local = None
+    _install_abort_hook()
+
+
+def initialized() -> bool:
+    return _world.comm is not None
+
+
+def comm() -> Any:
+    if _world.comm is None:
+        init()
+    return _world.comm
+
+
+def local() -> tuple[int, int]:
+    if _world.local is None:
+        node = comm().Split_type(mpi().COMM_TYPE_SHARED)
+        _world.local = (node.Get_rank(), node.Get_size())
+        node.Free()
+    return _world.local
+
+
+def _handle(obj: Any) -> int:
+    h = getattr(obj, "handle", None)  # mpi4py >= 4
+    return int(h) if h is not None else int(mpi()._handleof(obj))
+
+
+def handles(dtype: Any) -> np.ndarray:
+    """[communicator, datatype, MPI_SUM, MPI_IN_PLACE, size] as int64, for ``MPI_Allreduce``
+    called from compiled code (handles are ints in MPICH and pointers in Open MPI: both fit)."""
+    MPI = mpi()
+    c = comm()
+    dt = MPI.Datatype.fromcode(np.dtype(dtype).char)
+    return np.array([_handle(c), _handle(dt), _handle(MPI.SUM), int(MPI.IN_PLACE), c.Get_size()], np.int64)
+
+
+def _install_abort_hook() -> None:
+    """An uncaught exception on any rank prints its traceback, then MPI_Abort ends every rank
+    (the others would otherwise wait forever in their next collective)."""
+    if getattr(sys.excepthook, "_graphengine_abort", False):
+        return
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        try:
+            previous(exc_type, exc, tb)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            c = _world.comm
+            if c is not None and c.Get_size() > 1:
+                sys.stderr.write(f"graphengine.distributed: rank {c.Get_rank()} raised "
+                                 f"{exc_type.__name__}; aborting all {c.Get_size()} ranks\n")
+                sys.stderr.flush()
+                mpi().COMM_WORLD.Abort(1)
+
+    hook._graphengine_abort = True
+    sys.excepthook = hook
+
+
+def writes_files() -> bool:
+    """Whether this process writes checkpoints: rank 0 of a distributed job, or any process
+    that never initialized graphengine.distributed."""
+    return _world.comm is None or _world.comm.Get_rank() == 0

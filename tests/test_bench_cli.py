@@ -1,0 +1,36 @@
+"""The benchmark CLI end to end (one process per engine), on tiny sizes: numbers are not checked,
+the harness, the loss check against NumPy and the tables are."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from bench.harness import check_losses
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_loss_check_flags_the_engine_that_differs():
+    ref = [1.0, 0.9]
+    c = check_losses({"a": [1.0 + 5e-5, 0.9], "b": [1.0, 0.9 * (1 + 2e-3)], "c": [1.0 + 2e-4, 0.9]}, ref)
+    assert not c["ok"] and c["failed"] == ["b", "c"]
+    assert check_losses({"a": [1.0, 0.9]}, ref)["ok"]
+
+
+def test_cli_runs_every_graphengine_column_and_checks_losses(tmp_path):
+    out = tmp_path / "r.json"
+    env = {**os.environ, "GRAPHENGINE_BENCH_SMOKE": "1", "PYTHONPATH": ROOT}
+    p = subprocess.run([sys.executable, "-m", "bench", "--workloads", "tiny,tf1-softmax-regression",
+                        "--engines", "graphengine-run,graphengine,numpy", "--threads", "1", "--json", str(out)],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    rep = json.loads(out.read_text())
+    for name in ("tiny", "tf1-softmax-regression"):
+        r = rep["steps"][name]
+        assert r["check"]["ok"] and set(r["check"]["rel_err_step1_step2"]) == {"graphengine-run", "graphengine"}
+        assert set(r["steps_per_s"]) == {"graphengine-run", "graphengine", "numpy", "floor"}
+        assert r["derived"]["run_percall_vs_callable"] > 0
+    assert "| tf1-softmax-regression (784-10" in p.stdout and "issue 10 targets" in p.stdout
+    assert rep["threads"]["OMP_NUM_THREADS"] == "1" and "OMP_WAIT_POLICY" not in rep["threads"]

@@ -12,6 +12,7 @@ over, at least one. Idle OpenBLAS threads are also told to sleep at once instead
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Any
@@ -80,16 +81,16 @@ class BlasThreads:
             self.enabled = False
             return
         t = os.times()
-        own = t.user + t.system
+        self.update(now, busy, t.user + t.system)
+
+    def update(self, now: float, busy: float, own: float) -> None:
+        """One sample: wall time, the machine's busy jiffies, this process's CPU seconds."""
         last, self._last = self._last, (now, busy, own)
-        if last is None:
+        if last is None or now <= last[0]:
             return
-        wall = now - last[0]
-        if wall <= 0:
-            return
-        others = max(0.0, (busy - last[1]) / self._tick - (own - last[2])) / wall  # cores in use
-        free = self.cores - others
-        want = max(1, min(self.cap, int(free + 0.35)))
+        others = max(0.0, (busy - last[1]) / self._tick - (own - last[2])) / (now - last[0])
+        taken = max(0, math.ceil(others - 0.3))  # a core busy a third of the time or more is taken
+        want = max(1, min(self.cap, self.cores - taken))
         if want != self.current:
             self._apply(want)
 

@@ -53,7 +53,7 @@ class StepBackend:
             return exe
         fused = fuse(program)
         try:
-            src, lay = generate(fused, KERNEL_HASH)
+            src, lay = generate(fused, KERNEL_HASH, load_loop=lambda s: load_source("loop", s).__name__)
         except Unsupported as e:
             exe = OpExecutor(program, _cpu_kernel)
             exe.why_not_compiled = str(e)

@@ -1,0 +1,46 @@
+"""The BLAS thread policy: threads follow the cores other processes leave free."""
+import graphengine.runtime.threads as th
+
+
+class Recorder(th.BlasThreads):
+    def __init__(self, cores):
+        super().__init__()
+        self.cores = self.cap = cores
+        self._tick = 100  # jiffies per second
+        self.applied = []
+
+    def _apply(self, n):
+        self.applied.append(n)
+        self.current = n
+
+
+def test_other_busy_process_takes_a_core_away():
+    p = Recorder(2)
+    p.update(0.0, 0, 0.0)
+    p.update(1.0, 200, 1.0)   # the machine did 2 cores of work in 1 s, one of them ours
+    assert p.applied == [1]   # another process holds a core: one BLAS thread
+    p.update(2.0, 300, 2.0)   # only our own work: both cores again
+    assert p.applied == [1, 2]
+    p.update(3.0, 420, 3.0)   # a neighbour busy 20% of the time: both cores stay ours
+    assert p.applied == [1, 2]
+    p.update(4.0, 570, 4.0)   # half busy: a second BLAS thread would wait on it half the time
+    assert p.applied == [1, 2, 1]
+
+
+def test_user_settings_win(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert not th.BlasThreads().enabled  # the user chose: never touched
+    p = Recorder(4)
+    p.limit(1)
+    assert p.cap == 1 and p.applied == [1]
+    p.update(0.0, 0, 0.0)
+    p.update(1.0, 100, 1.0)
+    assert p.applied == [1]   # never above the cap
+
+
+def test_config_proto_threads_reach_the_policy(monkeypatch):
+    import graphengine.compat.v1 as tf
+    seen = []
+    monkeypatch.setattr(th.POLICY, "limit", seen.append)
+    tf.Session(config=tf.ConfigProto(intra_op_parallelism_threads=1))
+    assert seen == [1]

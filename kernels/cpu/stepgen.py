@@ -300,8 +300,9 @@ class Gen:
     def fused_nest(self, f: Fused) -> None:
         """A group with broadcast reads and/or reductions: one loop nest over the root's shape.
 
-        Reductions accumulate in float64 (per column when the last axis is reduced too, so the
-        inner loop stays vectorizable) and are written once after the nest. The whole group sits
+        Reductions accumulate per column (also when the last axis is reduced, so the inner loop
+        stays vectorizable; the columns are then added in float64) and are written once after
+        the nest. The whole group sits
         in a one-trip loop so that outlining moves it, finalization included, into one helper.
         """
         dom = f.root.outputs[0]
@@ -369,7 +370,9 @@ class Gen:
             if fold:
                 acc[-1] = dims[-1]
             ra, tot, rf, ro = fresh(), fresh(), fresh(), fresh()
-            pre.append(f"{ra} = np.zeros(({', '.join(acc)},), np.float64)")
+            # per-column partial sums in the data's dtype (a float64 accumulator would keep the
+            # loop scalar); the batch is the only sequential length, columns add up in float64
+            pre.append(f"{ra} = np.zeros(({', '.join(acc)},), {_np_type(x)})")
             idx = ", ".join(iv if (i not in axes or (fold and i == rank - 1)) else "0"
                             for i, iv in enumerate(ivars))
             body.append(f"{ra}[{idx}] += {local[x]}")

@@ -126,8 +126,9 @@ def _run(args, env: dict, names: list[str]) -> int:
         if not res["check"]["ok"]:
             failed += [f"{name}: {e}" for e in res["check"]["failed"]]
         failed += [f"{name}: {e} did not build" for e in res["errors"] if e in engines]
-        print(f"  {name}: " + ", ".join(f"{e} {T.fmt(v)}" for e, v in res["steps_per_s"].items()),
-              flush=True)
+        print(f"  {name}: " + ", ".join(f"{e} {T.fmt(v)} ({T.fmt(min(res['all_rates'][e]))}-"
+                                        f"{T.fmt(max(res['all_rates'][e]))})"
+                                        for e, v in res["steps_per_s"].items()), flush=True)
     if report["steps"]:
         print()
         print(T.steps_table(report["steps"], engines, installed))

@@ -123,3 +123,18 @@ OPTIM_SIGS = {
 @pytest.mark.parametrize("name", sorted(OPTIM_SIGS))
 def test_optimizer_kernels_compile(name):
     _ptx(getattr(optim, name), OPTIM_SIGS[name])
+
+
+# ----- batch norm, gather / scatter-add (issue 13) ---------------------------------------------
+def test_batch_norm_and_gather_kernels_compile():
+    from kernels.cuda import batchnorm, gather
+    f64 = float64
+    for dt in (F32, F64):
+        _ptx(batchnorm.stats_kernel(), (dt, dt, dt, dt, F64, int64, int64, int64, f64, f64))
+        _ptx(batchnorm.grad_sums_kernel(), (dt, dt, dt, dt, dt, dt, dt, F64, dt, dt, int64, int64, int64, f64, f64))
+        _ptx(batchnorm.apply_kernel(), (dt, dt, F64, dt, dt, int64, int64, int64))
+        _ptx(batchnorm.grad_apply_kernel(), (dt, dt, dt, F64, dt, int64, int64, int64))
+        for it in (int32[::1], I64):
+            _ptx(gather.gather_kernel(), (dt, it, dt, int64, int64, int64, int64))
+            _ptx(gather.scatter_add_kernel(), (dt, it, dt, int64, int64, int64, int64))
+        _ptx(gather.zero_kernel(), (dt, int64))

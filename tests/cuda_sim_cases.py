@@ -495,3 +495,31 @@ def test_failed_training_step_updates_nothing():
                 s.run(train, feed)
             for a, c in zip(s.run(ge.global_variables()), before, strict=True):
                 np.testing.assert_array_equal(a, c)
+
+
+# ----- batch norm layer, embeddings and summaries on the device (issue 13) ------------------------
+
+def test_batchnorm_embedding_training_with_summaries_matches_cpu():
+    import graphengine.compat.v1 as tf
+
+    def run(device):
+        tf.reset_default_graph()
+        tf.set_random_seed(3)
+        ids = tf.placeholder(tf.int32, [None])
+        training = tf.placeholder_with_default(False, ())
+        table = tf.get_variable("emb", [6, 4])
+        h = tf.layers.batch_normalization(tf.nn.embedding_lookup(table, ids), training=training)
+        loss = tf.reduce_mean(tf.square(tf.layers.dense(h, 2)))
+        summ = tf.summary.merge([tf.summary.scalar("loss", loss), tf.summary.histogram("h", h)])
+        with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+            train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+        moving = [v for v in tf.global_variables() if "moving" in v.name]
+        with tf.Session(config={"device": device}) as sess:
+            sess.run(tf.global_variables_initializer())
+            for _ in range(3):
+                _, s = sess.run([train, summ], {ids: [0, 5, 5, 2], training: True})
+            return sess.run([loss, table] + moving, {ids: [1, 5]}), s
+    (cpu, s_cpu), (gpu, s_gpu) = run("cpu"), run("gpu")
+    for a, b in zip(cpu, gpu):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert isinstance(s_gpu, bytes) and len(s_gpu) == len(s_cpu)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes as _dt
-from .errors import describe
+from .errors import DTypeError, describe
 
 _PKG_DIRS = (
     os.path.dirname(os.path.abspath(__file__)) + os.sep,
@@ -202,6 +203,11 @@ class Graph:
     def create_op(self, type_: str, inputs: Sequence[Tensor], attrs: dict, name: str | None,
                   out_specs: Sequence[tuple[Shape | None, _dt.DType]], site: str | None = None,
                   control_inputs: Sequence[Operation] = ()) -> Operation:
+        if any(d == _dt.float16 for _, d in out_specs) or attrs.get("dtype") == _dt.float16:
+            scope = self.current_scope()
+            raise DTypeError(f"{type_} '{scope + '/' if scope else ''}{name or type_}' built at "
+                             f"{user_site() if site is None else site}: float16 (tf.half) is not "
+                             "supported: no CPU kernel computes in it; use float32")
         with self._lock:
             ctrl = [o for level in self._control for o in level] + list(control_inputs)
             op = Operation(self, type_, inputs, attrs, self.unique_name(name or type_),
@@ -221,8 +227,23 @@ class Graph:
         raise KeyError(f"no op named {name!r} in this graph")
 
     def get_tensor_by_name(self, name: str) -> Tensor:
-        opname, _, idx = name.partition(":")
-        return self.get_operation_by_name(opname).outputs[int(idx or 0)]
+        """The tensor ``"<op name>:<output index>"`` (``"<op name>"`` alone: output 0).
+
+        A malformed name raises ValueError, a name of no tensor KeyError; both say which."""
+        if not isinstance(name, str):
+            raise TypeError(f"a tensor name must be a string, got {type(name).__name__}")
+        opname, colon, idx = name.rpartition(":")
+        if not colon:
+            opname, idx = name, "0"
+        if not opname or not re.fullmatch(r"[0-9]+", idx):
+            raise ValueError(f"{name!r} is not a valid tensor name: tensor names look like "
+                             "'<op name>:<output index>', e.g. 'x:0'")
+        op = self.get_operation_by_name(opname)
+        i = int(idx)
+        if i >= len(op.outputs):
+            raise KeyError(f"the tensor {name!r} does not exist: op '{opname}' ({op.type}) has "
+                           f"{len(op.outputs)} output{'s' if len(op.outputs) != 1 else ''}")
+        return op.outputs[i]
 
     def add_to_collection(self, key: str, value: Any) -> None:
         self.collections.setdefault(key, []).append(value)

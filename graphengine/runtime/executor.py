@@ -137,7 +137,7 @@ class OpExecutor:
                     state.write(var, new)
                 outs = tuple(state.vars[v] for v in targets[:len(op.outputs)])
             for t, v in zip(op.outputs, outs):
-                vals[t] = v
+                vals.setdefault(t, v)  # a fed output (one of two, say) keeps the fed value
         return vals
 
     @staticmethod

@@ -130,3 +130,9 @@ __version__ = "0.1.0"
 from .ops.overloads import install as _install_operators  # noqa: E402
 
 _install_operators()
+
+from .dtypes import string  # noqa: E402  (tf.string: bytes, run on the host)
+from .ops.dynamic import shape  # noqa: E402  (tf.shape: run-time shapes)
+from .ops.slicing import strided_slice, unstack  # noqa: E402
+from .ops.strings import as_string, string_join  # noqa: E402
+from .tensorshape import Dimension, TensorShape  # noqa: E402

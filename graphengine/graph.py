@@ -44,7 +44,7 @@ class Operation:
     """A node of the graph. Immutable once built; outputs are ``Tensor`` objects."""
 
     __slots__ = ("type", "inputs", "attrs", "name", "graph", "site", "control_inputs",
-                 "outputs", "forward", "_id", "__weakref__")
+                 "outputs", "forward", "_id", "device", "__weakref__")
 
     def __init__(self, graph: Graph, type_: str, inputs: Sequence[Tensor], attrs: dict,
                  name: str, site: str, control_inputs: Sequence[Operation] = ()) -> None:
@@ -58,6 +58,7 @@ class Operation:
         self.outputs: tuple[Tensor, ...] = ()
         self.forward: Operation | None = None  # for gradient ops: the forward op they came from
         self._id = graph._next_id()
+        self.device = ""  # the `with device(...)` it was built in (recorded; one device runs all)
 
     @property
     def scope(self) -> str:
@@ -102,11 +103,17 @@ class Tensor:
         return self.op.graph
 
     @property
+    def device(self) -> str:
+        return self.op.device
+
+    @property
     def ndim(self) -> int | None:
         return None if self.shape is None else len(self.shape)
 
-    def get_shape(self) -> tuple:
-        return self.shape
+    def get_shape(self) -> Any:
+        """The static shape as a ``TensorShape`` (a tuple with TF1's ``as_list()``, ``ndims``)."""
+        from .tensorshape import TensorShape
+        return TensorShape(self.shape) if self.shape is not None else None
 
     def eval(self, feed_dict: dict | None = None, session: Any = None) -> np.ndarray:
         """Evaluate in ``session`` (default: the session of a ``with Session()`` block)."""
@@ -147,6 +154,7 @@ class Graph:
         self.seed: int | None = None
         self._seed_counter = 0
         self.version = 0  # bumped when ops are added; sessions use it to invalidate caches
+        self._devices: list = []  # `with device(...)` stack: strings or functions op -> string
 
     def _next_id(self) -> int:
         self._counter += 1
@@ -213,9 +221,22 @@ class Graph:
             op = Operation(self, type_, inputs, attrs, self.unique_name(name or type_),
                            user_site() if site is None else site, ctrl)
             op.outputs = tuple(Tensor(op, i, s, d) for i, (s, d) in enumerate(out_specs))
+            if self._devices:
+                spec = self._devices[-1]
+                op.device = (spec(op) if callable(spec) else spec) or ""
             self._ops.append(op)
             self.version += 1
         return op
+
+    @contextlib.contextmanager
+    def device(self, spec: Any) -> Iterator[None]:
+        """Record ``spec`` (a device string, or a function op -> string) on the ops built inside
+        (``op.device``); there is one device, which runs them all, as a one-device TF places them."""
+        self._devices.append(spec if callable(spec) else ("" if spec is None else str(spec)))
+        try:
+            yield
+        finally:
+            self._devices.pop()
 
     def get_operations(self) -> list[Operation]:
         return list(self._ops)

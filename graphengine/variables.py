@@ -84,8 +84,8 @@ class Variable:
     def graph(self):
         return self.op.graph
 
-    def get_shape(self) -> tuple:
-        return self.shape
+    def get_shape(self) -> Any:
+        return self._as_graph_tensor().get_shape()
 
     @property
     def initializer(self) -> Operation:

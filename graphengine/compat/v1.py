@@ -5,11 +5,12 @@ API (graphengine's own names already follow TF1); this module adds TF1's argumen
 (``reduction_indices``, ``keep_dims``, ``dimension``, ``dim``), its initializer classes,
 ``tf.contrib.layers``, ``tf.layers.dense``, ``tf.train.Saver`` and friends.
 
-A TF1 symbol that graphengine does not support raises ``NotImplementedError`` naming it
+A TF1 symbol that graphengine does not support raises ``UnsupportedTF1Error`` naming it
 (``tf.nn.conv2d is not supported by graphengine.compat.v1 ...``), on this module and on each
-sub-namespace, never an ``AttributeError``. (Names starting with an underscore, and the few that
-pytest/unittest probe on modules, still raise ``AttributeError``, so ``copy``, ``pickle``,
-``hasattr(tf, "__path__")`` and test collectors behave.)
+sub-namespace. It is both a ``NotImplementedError`` and an ``AttributeError``, so probes
+(``hasattr(tf, name)``, ``getattr(tf, name, default)``, matplotlib's look for ``is_tensor``) see
+the name as absent while people read why. (Names starting with an underscore, and the few that
+pytest/unittest probe on modules, raise a plain ``AttributeError``.)
 
 >>> import graphengine.compat.v1 as tf
 >>> a = tf.placeholder("float", [None, 2])
@@ -47,10 +48,10 @@ _HINTS = {
     "nn.dynamic_rnn": "recurrent networks are not implemented",
     "layers.conv2d": "convolutions are not implemented; tf.layers.dense is",
     "data": "tf.data is not implemented; use graphengine.datasets.batches",
-    "examples": "use graphengine.datasets.load_mnist(directory) with the IDX files",
+    "examples": "run the program with `python -m graphengine.tf1 program.py`, which provides "
+                "tensorflow.examples.tutorials.mnist.input_data, or use graphengine.datasets.load_mnist",
     "while_loop": "graphs here have no control flow; unroll in Python",
     "cond": "graphs here have no control flow; use tf.where",
-    "shape": "tensor shapes are static here; use x.shape / x.get_shape()",
 }
 
 
@@ -63,8 +64,9 @@ def _is_probe(name: str) -> bool:
     return name.startswith("_") or name.startswith("pytest_") or name in _TOOL_PROBES
 
 
-class UnsupportedTF1Error(NotImplementedError):
-    """A TF1 symbol that graphengine.compat.v1 does not provide."""
+class UnsupportedTF1Error(NotImplementedError, AttributeError):
+    """A TF1 symbol that graphengine.compat.v1 does not provide: an ``AttributeError`` too, so
+    ``hasattr``/``getattr(tf, name, default)`` probes treat it as absent."""
 
 
 def _unsupported(path: str) -> UnsupportedTF1Error:
@@ -146,6 +148,8 @@ class Session(_ge.Session):
         for t, v in out.items():
             if v.shape == (1,) and (t.shape is None or t.shape == ()):
                 out[t] = v.reshape(())
+            if t.dtype.name == "string":  # fed str values become bytes, as TF1 returns them
+                out[t] = _dt_string_array(out[t])
         return out
 
 
@@ -602,6 +606,11 @@ def executing_eagerly() -> bool:
 from .v1_bn_summary import install as _install_bn_summary  # noqa: E402
 
 _install_bn_summary(globals())
+
+from ..dtypes import string_array as _dt_string_array  # noqa: E402
+from .tf1_surface import install as _install_tf1_surface  # noqa: E402  (strings, device, shape, slicing)
+
+_install_tf1_surface(globals())
 
 __all__ = sorted(k for k, v in globals().items()
                  if not k.startswith("_") and k not in {"annotations", "builtins", "contextlib", "types",

@@ -60,6 +60,10 @@ def reshape(x: Any, shape: Any, name: str | None = None) -> Tensor:
     """
     x = as_tensor(x)
     shape = (shape,) if isinstance(shape, int | np.integer) else shape
+    from .dynamic import is_shape_tensor
+    if is_shape_tensor(shape):  # a shape known at run time (tf.shape(y), [tf.shape(y)[0], -1])
+        from .dynamic import reshape as dynamic_reshape
+        return dynamic_reshape(x, shape, name)
     return apply1("reshape", [x], {"shape": tuple(-1 if n is None else int(n) for n in shape)}, name)
 
 

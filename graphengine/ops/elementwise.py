@@ -130,15 +130,18 @@ def _g_unary(fn: Callable[[Tensor, Tensor, Tensor], Tensor]):
 
 
 # name: (arity, dtype rule, template, numpy reference, gradient rule or None if not differentiable)
+# NaN semantics are the reference's (NumPy's, and TF's on the CPU): a comparison with NaN is
+# False, so a template that selects by comparison must let a NaN operand through explicitly
+# (``{0} != {0}``); the op database's NaN/inf samples check every template on every backend.
 ELEMENTWISE: dict[str, tuple] = {
     "add": (2, "numeric", "{0} + {1}", lambda a, x, y: x + y, _g_add),
     "subtract": (2, "numeric", "{0} - {1}", lambda a, x, y: x - y, _g_sub),
     "multiply": (2, "numeric", "{0} * {1}", lambda a, x, y: x * y, _g_mul),
     "divide": (2, "truediv", "{0} / {1}", lambda a, x, y: np.true_divide(x, y), _g_div),
     "pow": (2, "numeric", "{0} ** {1}", lambda a, x, y: np.power(x, y), _g_pow),
-    "maximum": (2, "numeric", "{0} if {0} >= {1} else {1}", lambda a, x, y: np.maximum(x, y),
+    "maximum": (2, "numeric", "{0} if ({0} >= {1} or {0} != {0}) else {1}", lambda a, x, y: np.maximum(x, y),
                 _g_select("greater_equal", "less")),
-    "minimum": (2, "numeric", "{0} if {0} <= {1} else {1}", lambda a, x, y: np.minimum(x, y),
+    "minimum": (2, "numeric", "{0} if ({0} <= {1} or {0} != {0}) else {1}", lambda a, x, y: np.minimum(x, y),
                 _g_select("less_equal", "greater")),
     "squared_difference": (2, "numeric", "({0} - {1}) * ({0} - {1})",
                            lambda a, x, y: (x - y) ** 2,
@@ -155,7 +158,8 @@ ELEMENTWISE: dict[str, tuple] = {
     "negative": (1, "numeric", "-{0}", lambda a, x: -x, lambda op, g: [negative(g[0])]),
     "abs": (1, "numeric", "abs({0})", lambda a, x: np.abs(x),
             _g_unary(lambda x, y, g: multiply(g, sign(x)))),
-    "sign": (1, "numeric", "(1 if {0} > 0 else (-1 if {0} < 0 else 0))", lambda a, x: np.sign(x), None),
+    "sign": (1, "numeric", "(1 if {0} > 0 else (-1 if {0} < 0 else ({0} if {0} != {0} else 0)))",
+             lambda a, x: np.sign(x), None),
     "square": (1, "numeric", "{0} * {0}", lambda a, x: x * x,
                _g_unary(lambda x, y, g: multiply(g, multiply(x, 2)))),
     "sqrt": (1, "float", "math.sqrt({0})", lambda a, x: np.sqrt(x),
@@ -171,8 +175,10 @@ ELEMENTWISE: dict[str, tuple] = {
     "sigmoid": (1, "float", "1 / (1 + math.exp(-{0}))", lambda a, x: _np_sigmoid(x),
                 _via("sigmoid_grad", use_output=True)),
     "tanh": (1, "float", "math.tanh({0})", lambda a, x: np.tanh(x), _via("tanh_grad", use_output=True)),
-    "relu": (1, "numeric", "{0} if {0} > 0 else 0", lambda a, x: np.maximum(x, 0), _via("relu_grad")),
-    "relu6": (1, "numeric", "min(max({0}, 0), 6)", lambda a, x: np.clip(x, 0, 6), _via("relu6_grad")),
+    "relu": (1, "numeric", "{0} if ({0} > 0 or {0} != {0}) else 0", lambda a, x: np.maximum(x, 0),
+             _via("relu_grad")),
+    "relu6": (1, "numeric", "(0 if {0} < 0 else (6 if {0} > 6 else {0}))", lambda a, x: np.clip(x, 0, 6),
+              _via("relu6_grad")),
     "leaky_relu": (1, "float", "{0} if {0} > 0 else {alpha} * {0}",
                    lambda a, x: np.where(x > 0, x, a["alpha"] * x), _via("leaky_relu_grad", attrs=("alpha",))),
     "elu": (1, "float", "{0} if {0} > 0 else math.expm1({0})",

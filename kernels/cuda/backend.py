@@ -193,7 +193,7 @@ class CudaExecutable:
                     state.write(var, new)
                 outs = tuple(state.vars[v] for v in targets[:len(op.outputs)])
             for t, v in zip(op.outputs, outs, strict=False):
-                vals[t] = v
+                vals.setdefault(t, v)  # a fed output (one of two, say) keeps the fed value
         return vals
 
     def fetch(self, vals: dict, host: bool = True) -> dict:

@@ -82,8 +82,10 @@ def check_training(comm) -> None:
 
 def check_step_source() -> None:
     """Each compiled training step calls MPI_Allreduce exactly once, and Numba cached it."""
+    from kernels.cpu.step import KERNEL_HASH
     cache = os.environ["GRAPHENGINE_CACHE_DIR"]
-    steps = [p for p in glob.glob(os.path.join(cache, "_ge_step_*.py")) if "allreduce_inplace" in open(p).read()]
+    steps = [p for p in glob.glob(os.path.join(cache, "_ge_step_*.py"))
+             if "allreduce_inplace" in (src := open(p).read()) and f"kernels {KERNEL_HASH}" in src]
     assert len(steps) >= 2, f"expected the SGD and Adam distributed steps in {cache}, found {steps}"
     for p in steps:
         src = open(p).read()
@@ -106,6 +108,9 @@ def check_collectives(comm) -> None:
     total = hvd.allreduce(v.value() + 1.0, op=hvd.Sum)
     rows = hvd.allgather(ge.constant(np.full((r + 1, 2), float(r))))  # ranks differ in rows
     metric = hvd.allgather(ge.reduce_sum(v.value()))
+    # one fused allreduce per dtype: float32 and float64 tensors in one call, integers summed
+    mixed = hvd.grouped_allreduce([ge.cast(v.value(), ge.float32), v.value(), ge.constant([r, 1], ge.int64)],
+                                  average=False)
     bcast = hvd.broadcast_global_variables(0)
     modes = [("reference", None), ("cpu", "op"), ("cpu", "step")]
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":  # the GPU backend's kernels, simulated
@@ -119,6 +124,11 @@ def check_collectives(comm) -> None:
             want = np.concatenate([np.full((k + 1, 2), float(k)) for k in range(n)])
             np.testing.assert_array_equal(got, want)
             np.testing.assert_array_equal(sess.run(metric), [3.0 * k for k in range(n)])
+            m32, m64, mint = sess.run(mixed)
+            assert (m32.dtype, m64.dtype, mint.dtype) == (np.float32, np.float64, np.int64)
+            np.testing.assert_array_equal(m64, np.full(3, n * (n - 1) / 2))
+            np.testing.assert_array_equal(m32, m64.astype(np.float32))
+            np.testing.assert_array_equal(mint, [n * (n - 1) // 2, n])
             sess.run(bcast)
             vals = [sess.get_value(t) for t in (v, w, step)]
             root = comm.bcast(vals, root=0)

@@ -129,6 +129,12 @@ with ge.Session(jit="op") as s:
     s.run(train)
     np.testing.assert_allclose(s.run(y), np.full(3, 1.6))
     np.testing.assert_allclose(s.run(hvd.allgather(ge.reduce_sum(w))), [2.4])
+try:
+    hvd.allreduce(ge.constant([1, 2], ge.int64))  # a mean of integers
+except ge.DTypeError as e:
+    assert "average=False" in str(e), e
+else:
+    raise AssertionError("averaging integers should fail at build time")
 print("fine")
 """
     r = _python(code)

@@ -22,7 +22,7 @@ class MPIUnavailableError(GraphEngineError, ImportError):
 
 class _World:
     comm: Any = None            # the communicator every collective runs on
-    local: tuple | None = None  # (local rank, local size), computed on first use
+    local: tuple | None = None  # (local rank, local size) on this machine
 
 
 _world = _World()
@@ -42,7 +42,10 @@ def init(comm: Any = None) -> None:
     MPI = mpi()
     if _world.comm is None or comm is not None:
         _world.comm = MPI.COMM_WORLD if comm is None else comm
-        _world.local = None
+        # the ranks on this machine, found now: it is a collective, and every rank runs init
+        node = _world.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        _world.local = (node.Get_rank(), node.Get_size())
+        node.Free()
     _install_abort_hook()
 
 
@@ -57,10 +60,7 @@ def comm() -> Any:
 
 
 def local() -> tuple[int, int]:
-    if _world.local is None:
-        node = comm().Split_type(mpi().COMM_TYPE_SHARED)
-        _world.local = (node.Get_rank(), node.Get_size())
-        node.Free()
+    comm()
     return _world.local
 
 

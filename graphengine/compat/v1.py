@@ -363,7 +363,7 @@ class VariableScope:
     def reuse_variables(self) -> None:
         """From now on, ``get_variable`` in this scope fetches existing variables (TF1)."""
         st = _scopes(self._graph).stack
-        for i in range(len(st) - 1, -1, -1):
+        for i in builtins.range(len(st) - 1, -1, -1):  # tf.range shadows range here
             if st[i][0] == self.name:
                 st[i] = (st[i][0], True, st[i][2])
                 return

@@ -523,3 +523,32 @@ def test_batchnorm_embedding_training_with_summaries_matches_cpu():
     for a, b in zip(cpu, gpu):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert isinstance(s_gpu, bytes) and len(s_gpu) == len(s_cpu)
+
+
+# ----- run-time shapes, slicing and strings on the device (issue 12) -------------------------------
+
+def test_shapes_slicing_random_and_strings_on_the_device_match_cpu():
+    import graphengine.compat.v1 as tf
+
+    def run(device):
+        tf.reset_default_graph()
+        tf.set_random_seed(5)
+        x = tf.placeholder(tf.float32, [None, 4])
+        w = tf.Variable(np.linspace(-1, 1, 8, dtype=np.float32).reshape(4, 2))
+        h = tf.matmul(x[:, ::-1], w)[:, 1:]
+        z = tf.reshape(h, [tf.shape(x)[0], -1]) + 0 * tf.random_normal(tf.shape(h), stddev=tf.constant(2.0))
+        loss = tf.reduce_sum(tf.square(z)) / tf.cast(tf.shape(x)[0], tf.float32)
+        train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+        msg = tf.strings.join([tf.constant("batch"), tf.as_string(tf.shape(x)[0])], " ")
+        with tf.Session(config={"device": device}) as sess:
+            sess.run(tf.global_variables_initializer())
+            for n in (3, 2):
+                sess.run(train, {x: np.arange(4 * n, dtype=np.float32).reshape(n, 4) / 10})
+            return sess.run([loss, w, msg, tf.range(tf.shape(x)[0]), tf.fill(tf.shape(x), 2.0)],
+                            {x: np.ones((5, 4), np.float32)})
+    cpu, gpu = run("cpu"), run("gpu")
+    for a, b in zip(cpu[:2], gpu[:2]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert gpu[2] == cpu[2] == b"batch 5"
+    np.testing.assert_array_equal(gpu[3], np.arange(5))
+    np.testing.assert_array_equal(gpu[4], np.full((5, 4), 2.0, np.float32))

@@ -141,6 +141,12 @@ print("fine")
     assert r.returncode == 0 and "fine" in r.stdout, r.stdout + r.stderr
 
 
+@pytest.mark.skipif(not HAVE_MPI4PY, reason='needs mpi4py: pip install -e ".[mpi]"')
+def test_another_mpis_launcher_is_an_error_not_n_lone_copies():
+    r = _python("import graphengine.distributed as hvd\nhvd.init()", OMPI_COMM_WORLD_SIZE="2")
+    assert r.returncode != 0 and "started as one of 2 ranks" in r.stderr, r.stderr[-2000:]
+
+
 def test_shards_partition_each_epoch_like_one_process_with_the_whole_batch():
     x = np.arange(23 * 2).reshape(23, 2)
     y = np.arange(23)

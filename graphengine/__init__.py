@@ -9,7 +9,7 @@
 ...     float(s.run(y, {x: [[1, 2], [3, 4]]}))
 10.0
 """
-from . import initializers, losses, nn, regularizers, summary, train
+from . import initializers, layers, losses, nn, regularizers, summary, train
 from .autodiff import gradients
 from .dtypes import (
     DType,

@@ -552,3 +552,36 @@ def test_shapes_slicing_random_and_strings_on_the_device_match_cpu():
     assert gpu[2] == cpu[2] == b"batch 5"
     np.testing.assert_array_equal(gpu[3], np.arange(5))
     np.testing.assert_array_equal(gpu[4], np.full((5, 4), 2.0, np.float32))
+
+
+# ----- a convolutional network: training steps against the reference, eager and captured ----------
+
+def _cnn():
+    x = ge.placeholder(ge.float32, (None, 6, 6, 1), name="x")
+    y = ge.placeholder(ge.int64, (None,), name="y")
+    h = ge.layers.conv2d(x, 2, 3, padding="same", activation=ge.nn.relu,
+                         kernel_initializer=ge.initializers.glorot_uniform(seed=1))
+    h = ge.nn.max_pool(h, 2, 2, "SAME")                                          # 3x3x2
+    h = ge.layers.conv2d_transpose(h, 2, 2, strides=2, padding="same",
+                                   kernel_initializer=ge.initializers.glorot_uniform(seed=2))  # 6x6x2
+    h = ge.nn.avg_pool(h, 3, 3, "VALID")                                         # 2x2x2
+    w = ge.Variable(np.linspace(-1, 1, 24, dtype=np.float32).reshape(8, 3), name="w")
+    logits = ge.matmul(ge.reshape(h, (-1, 8)), w)
+    loss = ge.reduce_mean(ge.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    params = ge.trainable_variables()
+    return x, y, loss, ge.gradients(loss, params), ge.train.AdamOptimizer(0.05).minimize(loss), params
+
+
+@pytest.mark.parametrize("jit", [None, "graph"])
+def test_cnn_training_steps_match_reference(jit):
+    rng = np.random.default_rng(8)
+    batches = [(rng.standard_normal((n, 6, 6, 1)).astype(np.float32), rng.integers(0, 3, n)) for n in (3, 3, 3, 2)]
+    runs = {}
+    for dev, mode in (("reference", None), ("gpu", jit)):
+        ge.reset_default_graph()
+        x, y, loss, grads, train, params = _cnn()
+        with ge.Session(device=dev, jit=mode) as s:
+            s.run(ge.global_variables_initializer())
+            steps = [s.run([loss, grads, train], {x: bx, y: by})[:2] for bx, by in batches]
+            runs[dev] = steps, s.run(params)
+    _assert_same_training(runs["gpu"], runs["reference"])

@@ -487,8 +487,11 @@ NN = [
         ("3x4", [(3, 4), (4,)], {}), ("2x3x4", [(2, 3, 4), (4,)], {})])),
 ]
 
+# convolution and pooling: tests/opdb_conv.py (it imports the helpers above from this module)
+from opdb_conv import CONV  # noqa: E402
+
 OP_DB: list[OpInfo] = (BINARY + UNARY + [CAST] + GRAD_HELPERS + MATMUL + REDUCE + ARG + MOVEMENT
-                       + [ONE_HOT] + NN)
+                       + [ONE_HOT] + NN + CONV)
 
 # Registered ops this database does not build, and where they are tested instead.
 COVERED_ELSEWHERE: dict[str, str] = {
@@ -513,7 +516,7 @@ COVERED_ELSEWHERE: dict[str, str] = {
 # (test_errors.py::test_gradient_without_rule_names_the_op).
 FIRST_ORDER_ONLY = {n: "gradient helper; second-order gradients are not supported" for n in (
     "relu_grad", "relu6_grad", "leaky_relu_grad", "elu_grad", "sigmoid_grad", "tanh_grad",
-    "softplus_grad", "sigmoid_xent_grad")}
+    "softplus_grad", "sigmoid_xent_grad", "max_pool_grad")}
 
 
 def cases(db: list[OpInfo], *, grad: bool = False) -> list:

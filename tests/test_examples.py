@@ -53,3 +53,8 @@ def test_tf1_batchnorm_tensorboard_learns_and_logs(tmp_path):
     ea.Reload()
     assert {"loss", "accuracy"} <= set(ea.Tags()["scalars"]) and ea.Tags()["graph"]
     assert [e.step for e in ea.Scalars("loss")][:3] == [0, 10, 20]
+
+
+def test_cnn_digits_learns():
+    # a short run of the CNN example (the full 15 epochs reach ~97%)
+    assert _load("cnn_digits").main(epochs=5, progress=False) >= 0.9

@@ -17,7 +17,7 @@ from kernels.cpu.step import StepExecutable
 from kernels.cpu.stepgen import generate
 
 DB = (opdb.BINARY + opdb.UNARY + [opdb.CAST] + opdb.GRAD_HELPERS + opdb.MATMUL + opdb.REDUCE
-      + opdb.ARG + opdb.MOVEMENT + [opdb.ONE_HOT] + opdb.NN + opdb.NORM_GATHER)
+      + opdb.ARG + opdb.MOVEMENT + [opdb.ONE_HOT] + opdb.NN + opdb.NORM_GATHER + opdb.CONV)
 PER_OP = 1
 
 

@@ -6,7 +6,7 @@ API (graphengine's own names already follow TF1); this module adds TF1's argumen
 ``tf.contrib.layers``, ``tf.layers.dense``, ``tf.train.Saver`` and friends.
 
 A TF1 symbol that graphengine does not support raises ``UnsupportedTF1Error`` naming it
-(``tf.nn.conv2d is not supported by graphengine.compat.v1 ...``), on this module and on each
+(``tf.nn.dynamic_rnn is not supported by graphengine.compat.v1 ...``), on this module and on each
 sub-namespace. It is both a ``NotImplementedError`` and an ``AttributeError``, so probes
 (``hasattr(tf, name)``, ``getattr(tf, name, default)``, matplotlib's look for ``is_tensor``) see
 the name as absent while people read why. (Names starting with an underscore, and the few that
@@ -34,19 +34,18 @@ from .. import checkpoint as _ckpt
 from .. import initializers as _init
 from .. import losses as _losses
 from .. import regularizers as _reg
+from .. import variables as _vars
 from ..ops import elementwise as _ew
 from ..ops import nn as _nn_ops
 from ..ops import reduce as _red
 from ..variables import _scopes
+from . import v1_conv as _v1_conv
 
 # Why some popular TF1 symbols are missing, shown in their NotImplementedError.
 _HINTS = {
-    "nn.conv2d": "convolutions are not implemented; graphengine covers dense (matmul) models",
-    "nn.max_pool": "pooling is not implemented (no convolutions either)",
     "contrib.rnn": "recurrent cells are not implemented",
     "nn.rnn_cell": "recurrent cells are not implemented",
     "nn.dynamic_rnn": "recurrent networks are not implemented",
-    "layers.conv2d": "convolutions are not implemented; tf.layers.dense is",
     "data": "tf.data is not implemented; use graphengine.datasets.batches",
     "examples": "run the program with `python -m graphengine.tf1 program.py`, which provides "
                 "tensorflow.examples.tutorials.mnist.input_data, or use graphengine.datasets.load_mnist",
@@ -399,15 +398,7 @@ def get_variable_scope() -> VariableScope:
     return VariableScope(st[-1][0] if st else "", get_default_graph())
 
 
-def _unique_layer_name(base: str) -> str:
-    """TF1 layer naming: dense, dense_1, ... unique within the current variable scope."""
-    graph = get_default_graph()
-    counts: dict = graph.collections.setdefault("_compat_layer_names", {})
-    st = _scopes(graph).stack
-    key = (st[-1][0] if st else "", base)
-    n = counts.get(key, 0)
-    counts[key] = n + 1
-    return base if n == 0 else f"{base}_{n}"
+_unique_layer_name = _vars.unique_layer_name
 
 
 # ----- layers ------------------------------------------------------------------------------
@@ -557,8 +548,9 @@ _initializers = _Namespace(
 )
 initializers = _initializers
 
-layers = _Namespace("layers", "TF1 ``tf.layers``: only ``dense``, ``flatten`` and ``dropout``.",
+layers = _Namespace("layers", "TF1 ``tf.layers``: ``dense``, ``flatten``, ``dropout``, convolution and pooling.",
                     dense=_dense, flatten=_flatten, dropout=_layers_dropout)
+_v1_conv.install(nn, layers)  # tf.nn.conv2d, tf.nn.max_pool, tf.layers.conv2d, ... (compat/v1_conv.py)
 
 contrib = _Namespace(
     "contrib", "TF1 ``tf.contrib``: only ``contrib.layers``' initializers, regularizers and layers.",

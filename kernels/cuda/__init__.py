@@ -5,3 +5,4 @@ from . import elementwise, matmul, movement, nn, optim, reduce  # noqa: F401  (r
 from . import collective  # noqa: F401, E402  (MPI collectives: NCCL or through the host)
 from . import batchnorm, gather  # noqa: F401, E402  (batch norm; gather/scatter-add and summary host ops)
 from . import dynamic  # noqa: F401, E402  (tf.shape, shape tensors, slicing, strings)
+from . import conv  # noqa: F401, E402  (convolution: im2col/col2im + GEMM, pooling)

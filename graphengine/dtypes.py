@@ -105,8 +105,38 @@ def default_dtype_for(value: object) -> DType:
     if arr.dtype.kind == "f":
         return float32
     if arr.dtype.kind in "iu":
+        # Python ints are int32 unless a value does not fit, then int64 (TF1); beyond int64, TF
+        # raises too
+        if arr.size and (arr.max() > _I32.max or arr.min() < _I32.min):
+            if arr.dtype.kind == "u" and arr.max() > np.iinfo(np.int64).max:
+                raise ValueError(f"{value!r} does not fit in int64")
+            return int64
         return int32
+    if arr.dtype.kind == "O" and arr.size and all(isinstance(v, int) for v in arr.ravel()):
+        raise ValueError(f"{value!r} does not fit in int64")
     return as_dtype(arr.dtype)
+
+
+_I32 = np.iinfo(np.int32)
+
+
+def truediv_dtype(dt: DType) -> DType:
+    """The result dtype of true division, as TF1's ``truediv``: small integers give float32,
+    int32/int64 float64, floats keep their dtype."""
+    if dt.is_floating:
+        return dt
+    if dt.is_bool:
+        raise TypeError("true division of bool tensors; use ge.cast first")
+    return float32 if dt.np.itemsize <= 2 else float64
+
+
+def fits(value: object, dt: DType) -> bool:
+    """Whether every value of an integer array fits ``dt`` (constants never wrap silently)."""
+    arr = np.asarray(value)
+    if not dt.is_integer or arr.dtype.kind not in "iuO" or arr.size == 0:
+        return True
+    info = np.iinfo(dt.np)
+    return bool(info.min <= arr.min() and arr.max() <= info.max)
 
 
 def string_array(value: object) -> np.ndarray:

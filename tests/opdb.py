@@ -824,4 +824,76 @@ COVERED_ELSEWHERE.update({
 })
 
 
+# ----- TF1 semantics and missing names (issue 12, part A) -----------------------------------------
+
+def _np_bmm(a, b, transpose_a=False, transpose_b=False):
+    a = np.swapaxes(a, -1, -2) if transpose_a else a
+    b = np.swapaxes(b, -1, -2) if transpose_b else b
+    return np.einsum("...ik,...kj->...ij", a, b)
+
+
+def _bmm_samples():
+    rng = _rng("batch_matmul")
+    return [Sample((randn(rng, sa), randn(rng, sb)), kw, sid) for sid, sa, sb, kw in [
+        ("2x3x4_2x4x5", (2, 3, 4), (2, 4, 5), {}),
+        ("ta", (2, 4, 3), (2, 4, 5), {"transpose_a": True}),
+        ("tb", (2, 3, 4), (2, 5, 4), {"transpose_b": True}),
+        ("tt", (2, 4, 3), (2, 5, 4), {"transpose_a": True, "transpose_b": True}),
+        ("rank2_right", (2, 3, 4), (4, 5), {}),
+        ("rank2_left", (3, 4), (2, 4, 5), {}),
+        ("broadcast", (2, 1, 3, 4), (1, 3, 4, 2), {}),
+        ("empty_k", (2, 3, 0), (2, 0, 2), {})]]
+
+
+def _prod_samples():
+    rng = _rng("reduce_prod")
+    out = []
+    for axis in (None, 1, (0, 2), -1):
+        for keep in (False, True):
+            out.append(Sample((randn(rng, (2, 3, 4)),), {"axis": axis, "keepdims": keep},
+                              f"axis{axis}-keep{int(keep)}".replace(" ", "")))
+    z = randn(rng, (3, 4))
+    z[0, 1] = 0.0              # one zero in row 0: its gradient is the product of the others
+    z[1, 0] = z[1, 2] = 0.0    # two zeros in row 1: all gradients 0
+    out.append(Sample((z,), {"axis": 1, "keepdims": False}, "zeros"))
+    out.append(Sample((np.array(1.5),), {"axis": None, "keepdims": False}, "scalar"))
+    return out
+
+
+def _int_pair(rng, shape, dtype):
+    x = rng.integers(-9, 10, shape).astype(dtype)
+    y = (rng.integers(1, 4, shape) * np.where(rng.random(shape) < 0.5, -1, 1)).astype(dtype)
+    return x, y
+
+
+TF1_EXTRA = [
+    OpInfo("batch_matmul", ge.matmul, _np_bmm, _bmm_samples()),
+    OpInfo("reduce_prod", ge.reduce_prod, _np_reduce(np.prod), _prod_samples()),
+    *[OpInfo(f"floordiv-{dt.__name__}", ge.floordiv, lambda x, y: np.floor(x / y).astype(x.dtype),
+             [Sample(_int_pair(_rng(f"floordiv-{dt.__name__}"), (3, 4), dt), {}, "3x4")],
+             grad=False, dtypes=("native",), out_dtype=dt) for dt in (np.int32, np.int64)],
+    _unary("floor", ge.floor, lambda x: x - np.mod(x, 1.0), lambda r, s: randn(r, s, 3.0), grad=False),
+    _unary("ceil", ge.ceil, lambda x: -((-x) - np.mod(-x, 1.0)), lambda r, s: randn(r, s, 3.0), grad=False),
+    _unary("sin", ge.sin, lambda x: np.imag(np.exp(1j * x)), lambda r, s: randn(r, s, 2.0)),
+    _unary("cos", ge.cos, lambda x: np.real(np.exp(1j * x)), lambda r, s: randn(r, s, 2.0)),
+]
+OP_DB.extend(TF1_EXTRA)
+
+# sign's gradient is zeros (TF1): checked by finite differences away from 0
+_SIGN = next(i for i in UNARY if i.name == "sign")
+_SIGN.grad = True
+for _s in _SIGN.samples:
+    _s.grad = False
+_SIGN.samples.append(Sample((away(_rng("sign-grad"), (3, 4)),), {}, "away"))
+# the fused op's labels gradient: through softmax_cross_entropy_with_logits_v2 (v1 stops it, as TF1)
+next(i for i in NN if i.name == "softmax_xent").op = \
+    lambda x, y: ge.nn.softmax_cross_entropy_with_logits_v2(labels=y, logits=x)
+COVERED_ELSEWHERE.update({
+    "where_indices": "tests/test_tf1_semantics.py::test_where_coordinates (output length known only at "
+                     "run time) and tests/test_tf_diff.py where_coordinates against TensorFlow",
+    "apply_centered_rms_prop": "tests/test_tf1_semantics.py (against TF's formula) and tests/test_tf_diff.py "
+                               "opt_rmsprop_centered (trajectories against TensorFlow)",
+})
+
+
 import opdb_special  # noqa: E402, F401  (NaN/inf and empty-axis samples for every op above)

@@ -235,7 +235,7 @@ def ones_like(x: Any, dtype: Any = None, name: str | None = None) -> Any:
 
 # ----- math by TF1 names -------------------------------------------------------------------
 add, subtract, multiply, divide = _ge.add, _ge.subtract, _ge.multiply, _ge.divide
-div = truediv = divide
+truediv = divide  # tf.div (Python 2 division) and TF1's truediv: compat/tf1_ops.py
 mul, sub = multiply, subtract  # pre-1.0 spellings still found in tutorials
 pow, exp, log, log1p = _ge.pow, _ge.exp, _ge.log, _ge.log1p  # noqa: A001
 sqrt, rsqrt, square, abs, sign = _ge.sqrt, _ge.rsqrt, _ge.square, _ge.abs, _ge.sign  # noqa: A001
@@ -489,18 +489,6 @@ def _xw_plus_b(x: Any, weights: Any, biases: Any, name: str | None = None) -> An
     return _nn_ops.bias_add(_ge.matmul(x, weights), biases, name=name)
 
 
-def _log_loss(labels: Any, predictions: Any, weights: Any = 1.0, epsilon: float = 1e-7,
-              scope: str | None = None) -> Any:
-    """``tf.losses.log_loss``: mean of -y log(p + eps) - (1 - y) log(1 - p + eps)."""
-    p = _ge.as_tensor(predictions)
-    y = _ge.as_tensor(labels, p.dtype) if not isinstance(labels, _ge.Tensor) else labels
-    with _ge.name_scope(scope or "log_loss"):
-        per = _ew.negative(_ew.add(_ew.multiply(y, _ge.log(_ew.add(p, epsilon))),
-                                   _ew.multiply(_ew.subtract(1.0, y), _ge.log(_ew.add(_ew.subtract(1.0, p),
-                                                                                     epsilon)))))
-        return _red.reduce_mean(_ew.multiply(per, weights))
-
-
 nn = _Namespace(
     "nn", "TF1 ``tf.nn``.",
     relu=_ge.relu, relu6=_ge.nn.relu6, elu=_ge.elu, softplus=_ge.softplus, leaky_relu=_ge.leaky_relu,
@@ -519,7 +507,7 @@ losses = _Namespace(
     sigmoid_cross_entropy=_losses.sigmoid_cross_entropy,
     softmax_cross_entropy=_losses.softmax_cross_entropy,
     sparse_softmax_cross_entropy=_losses.sparse_softmax_cross_entropy,
-    get_regularization_loss=_losses.get_regularization_loss, log_loss=_log_loss,
+    get_regularization_loss=_losses.get_regularization_loss, log_loss=_losses.log_loss,
 )
 
 
@@ -598,6 +586,10 @@ def executing_eagerly() -> bool:
 from .v1_bn_summary import install as _install_bn_summary  # noqa: E402
 
 _install_bn_summary(globals())
+
+from .tf1_ops import install as _install_tf1_ops  # noqa: E402  (div, clip_*, reduce_prod, schedules, ...)
+
+_install_tf1_ops(globals())
 
 from ..dtypes import string_array as _dt_string_array  # noqa: E402
 from .tf1_surface import install as _install_tf1_surface  # noqa: E402  (strings, device, shape, slicing)

@@ -35,6 +35,8 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
     src = np.asarray(value)
     if src.dtype.kind == "f" and dt.is_integer:
         raise DTypeError(f"constant: cannot store float values {src.ravel()[:3]}... as {dt.name}")
+    if not _dt.fits(src, dt):
+        raise DTypeError(f"constant: {value!r} does not fit in {dt.name} (values never wrap)")
     arr = _dt.string_array(src) if dt == _dt.string else src.astype(dt.np)
     if shape is not None:
         shape = _static(shape)
@@ -123,10 +125,17 @@ def ones(shape: Any, dtype: Any = _dt.float32, name: str = "ones") -> Tensor:
 
 
 def fill(dims: Any, value: Any, name: str = "Fill") -> Tensor:
+    """``dims`` filled with ``value``; the dtype is the value's (a Python float gives float32).
+
+    >>> import graphengine as ge
+    >>> ge.fill([2, 3], 7.0).dtype
+    ge.float32
+    """
     if _shape_tensor(dims) or isinstance(value, Tensor):
         from .dynamic import fill as dynamic_fill
         return dynamic_fill(dims, value, name=name)
-    return constant(np.full(_static(dims), value), name=name)
+    dt = _dt.default_dtype_for(value)
+    return constant(np.full(_static(dims), value, dt.np), dt, name=name)
 
 
 # ----- random ----------------------------------------------------------------------------

@@ -243,8 +243,10 @@ class CudaExecutable:
 
 
 def has_host_inputs(steps: list) -> bool:
-    """Whether a step draws host random numbers (which a CUDA graph would freeze)."""
-    return any(step[0].type in ("random", "random_uniform_like") for step in steps)
+    """Whether a step draws host random numbers or runs a host-side op (``meta["host"]``: an
+    output shape known only at run time), which a CUDA graph would freeze."""
+    return any(step[0].type in ("random", "random_uniform_like") or OPS[step[0].type].meta.get("host")
+               for step in steps)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 from graphengine.ops.registry import OPS
 
 from ..registry import register_kernel, register_step_emitter
+from . import slicing  # noqa: F401  (strided_slice: kernels and step code)
 from .stepgen import Unsupported
 
 # op -> why the compiled step declines it
@@ -30,7 +31,3 @@ for _op, _why in WHY.items():
     if _op != "random_shaped":  # drawn by the runtime, like random
         register_kernel(_op, "cpu")(OPS[_op].ref)
     register_step_emitter(_op)(_decline(_why))
-
-
-for _op in ("strided_slice", "strided_slice_grad"):  # np.array copies keep 0-d results 0-d
-    register_kernel(_op, "cpu")(OPS[_op].ref)

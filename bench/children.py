@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -139,6 +140,8 @@ def first_step(samples: int = 5, quick: bool = False) -> dict:
         med[case] = {k: statistics.median(r[k] for r in ok) for k in ok[0] if isinstance(ok[0][k], float)} \
             if ok else {}
     errors = [r["error"] for rs in [primes, *runs.values()] for r in rs if "error" in r]
+    if not errors:   # kept when something failed, to look at
+        shutil.rmtree(base, ignore_errors=True)
     return {"workload": "784-100-10 softmax MLP, TF1 style, Adam, B=100", "samples": samples,
             "median": med, "runs": runs, "errors": errors[:3], "cache_base": base}
 

@@ -20,13 +20,22 @@ COMMANDS = ("run", "list", "threads", "first-step", "contention", "kernels", "_w
 SMOKE_ENV = "GRAPHENGINE_BENCH_SMOKE"   # =1: 1 round of ~10 ms, 1 sample (tests of the CLI only)
 
 
+# thread-pool tuning that would change how an engine runs: removed from the workers' environment
+# (every engine runs with its defaults), and named in the header when it was set
+TUNING_VARS = ("OMP_WAIT_POLICY", "KMP_BLOCKTIME", "OPENBLAS_THREAD_TIMEOUT", "GOMP_SPINCOUNT",
+               "KMP_AFFINITY", "OMP_PROC_BIND", "OMP_PLACES", "OMP_DYNAMIC", "MKL_DYNAMIC", "XLA_FLAGS")
+REMOVED: list[str] = []
+
+
 def set_threads(n: int) -> dict[str, str]:
     """The same thread count for every engine, set the way each engine's users set it; no wait
-    policy or other tuning is forced on any of them."""
+    policy or other tuning is forced on any of them (inherited tuning variables are removed)."""
+    for k in TUNING_VARS:
+        if k in os.environ:
+            REMOVED.append(f"{k}={os.environ.pop(k)}")
     env = {k: str(n) for k in THREAD_VARS}
     if n < (os.cpu_count() or 1):  # XLA's CPU client ignores the BLAS variables
-        env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                            f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}").strip()
+        env["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}"
     os.environ.update(env)
     return env
 
@@ -120,14 +129,20 @@ def _run(args, env: dict, names: list[str]) -> int:
     failed = []
     floors = ["floor"] + (["floor-torch"] if not args.quick and not st["smoke"] and installed["torch"] else [])
     for name in [n for n in names if n in W.WORKLOADS]:
-        res = measure_workload(name, engines, st["rounds"], st["target_s"], st["gap_s"], floors)
+        try:
+            res = measure_workload(name, engines, st["rounds"], st["target_s"], st["gap_s"], floors)
+        except RuntimeError as e:   # a worker failed while timing: report it, go on
+            failed.append(f"{name}: {str(e).strip().splitlines()[-1]}")
+            print(f"  {name}: FAILED: {e}", flush=True)
+            continue
         res["derived"] = T.derived(name, res)
         report["steps"][name] = res
         if not res["check"]["ok"]:
             failed += [f"{name}: {e}" for e in res["check"]["failed"]]
         failed += [f"{name}: {e} did not build" for e in res["errors"] if e in engines]
-        print(f"  {name}: " + ", ".join(f"{e} {T.fmt(v)}" for e, v in res["steps_per_s"].items()),
-              flush=True)
+        print(f"  {name}: " + ", ".join(f"{e} {T.fmt(v)} ({T.fmt(min(res['all_rates'][e]))}-"
+                                        f"{T.fmt(max(res['all_rates'][e]))})"
+                                        for e, v in res["steps_per_s"].items()), flush=True)
     if report["steps"]:
         print()
         print(T.steps_table(report["steps"], engines, installed))
@@ -193,6 +208,7 @@ def _header(env: dict, installed: dict, st: dict) -> str:
         f"graphengine benchmark  {datetime.datetime.now():%Y-%m-%d %H:%M}  {m['platform']}  "
         f"{m['cpus']} CPUs  load avg {', '.join(f'{v:.1f}' for v in m['load_avg'] or [])}",
         "threads (every engine, nothing else set): " + " ".join(f"{k}={v}" for k, v in env.items()),
+        *(["removed from the environment: " + " ".join(REMOVED)] if REMOVED else []),
         "versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
         "not installed: " + (", ".join(e for e, ok in installed.items() if not ok) or "none"),
         f"method: one process per engine, {st['rounds']} alternating rounds of ~{st['target_s']} s each "

@@ -9,7 +9,7 @@
 ...     float(s.run(y, {x: [[1, 2], [3, 4]]}))
 10.0
 """
-from . import initializers, losses, nn, regularizers, summary, train
+from . import initializers, layers, losses, nn, regularizers, summary, train
 from .autodiff import gradients
 from .dtypes import (
     DType,
@@ -130,3 +130,13 @@ __version__ = "0.1.0"
 from .ops.overloads import install as _install_operators  # noqa: E402
 
 _install_operators()
+
+from .dtypes import string  # noqa: E402  (tf.string: bytes, run on the host)
+from .ops.clip import clip_by_global_norm, clip_by_norm, clip_by_value, global_norm  # noqa: E402
+from .ops.dynamic import shape  # noqa: E402  (tf.shape: run-time shapes)
+from .ops.elementwise import ceil, cos, floor, floordiv, sin  # noqa: E402
+from .ops.host import where  # noqa: E402, F811  (where(c, x, y) and where(c))
+from .ops.reduce import reduce_prod  # noqa: E402
+from .ops.slicing import strided_slice, unstack  # noqa: E402
+from .ops.strings import as_string, string_join  # noqa: E402
+from .tensorshape import Dimension, TensorShape  # noqa: E402

@@ -1,6 +1,6 @@
 """Checkpoints: variable values in one ``.npz`` file, written atomically, restored with checks.
 
-A checkpoint is ``np.savez`` output: one array per variable, keyed by the variable's op name
+A checkpoint is an ``.npz`` file (the format ``np.savez`` writes): one array per variable, keyed by the variable's op name
 (``"layer1/W"``), plus a ``__graphengine__`` entry holding JSON metadata (format version, each
 variable's dtype and shape). Any NumPy can read it: ``np.load(path)["layer1/W"]``.
 
@@ -10,10 +10,16 @@ Restores check every name, shape and dtype before touching any variable.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
+import struct
 import tempfile
+import warnings
+import zipfile
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -79,8 +85,26 @@ def save_state(session: Any, path: str, var_list: Any = None) -> str:
     meta = {"format": FORMAT, "version": FORMAT_VERSION,
             "variables": {n: {"dtype": a.dtype.str, "shape": list(a.shape)} for n, a in arrays.items()}}
     target = checkpoint_file(path)
-    _atomic_write(target, lambda f: np.savez(f, **arrays, **{META_KEY: np.array(json.dumps(meta))}))
+    members = {**arrays, META_KEY: np.array(json.dumps(meta))}
+    _atomic_write(target, lambda f: _write_npz(f, members))
     return target
+
+
+def _write_npz(f: Any, arrays: dict[str, np.ndarray]) -> None:
+    """What ``np.savez`` writes (a zip of ``<name>.npy`` members, so ``np.load`` reads it), with
+    any string as a name: ``np.savez(f, **arrays)`` breaks on names such as ``file``."""
+    seen: dict[str, str] = {}
+    for name in arrays:
+        member = zipfile.ZipInfo(name + ".npy").filename
+        if member != name + ".npy" or member in seen:  # zip names cannot hold NUL; "\\" is "/" on Windows
+            other = f" (it would collide with {seen[member]!r})" if member in seen else ""
+            raise CheckpointError(f"variable name {name!r} cannot be stored in a checkpoint{other}; "
+                                  "pass var_list as a dict {checkpoint_name: variable}")
+        seen[member] = name
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, a in arrays.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as m:
+                np.lib.format.write_array(m, np.asarray(a, order="C"), allow_pickle=False)
 
 
 def _atomic_write(target: str, write: Any) -> None:
@@ -112,7 +136,11 @@ def _atomic_write(target: str, write: Any) -> None:
 
 
 def load_checkpoint(path: str) -> dict[str, np.ndarray]:
-    """All arrays of a checkpoint file as ``{variable name: ndarray}`` (metadata checked).
+    """All arrays of a checkpoint file as ``{variable name: ndarray}``.
+
+    Any file that is not a complete, consistent checkpoint (missing, empty, truncated,
+    bit-flipped, not a zip, malformed or mismatched metadata) raises ``CheckpointError`` naming
+    the file; no other exception escapes for bad content.
 
     >>> import graphengine as ge
     >>> # load_checkpoint("model.npz")["layer1/W"].shape
@@ -120,21 +148,81 @@ def load_checkpoint(path: str) -> dict[str, np.ndarray]:
     target = checkpoint_file(path)
     if not os.path.exists(target) and os.path.exists(path):
         target = path
+    if not os.path.exists(target):
+        raise CheckpointError(f"checkpoint {target!r} does not exist")
     try:
-        with np.load(target, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {target!r} does not exist") from None
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{target!r} is not a readable checkpoint: {e}") from None
+        data = _read_npz(target)
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, TypeError, SyntaxError, OverflowError, MemoryError,
+            NotImplementedError, zipfile.BadZipFile, zlib.error, struct.error) as e:
+        raise CheckpointError(f"{target!r} is not a readable checkpoint: {type(e).__name__}: {e}") from None
     if META_KEY not in data:
         raise CheckpointError(f"{target!r} is an .npz file without graphengine metadata "
                               "(was it written by graphengine.checkpoint?)")
-    meta = json.loads(str(data.pop(META_KEY)))
-    if meta.get("format") != FORMAT or int(meta.get("version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(f"{target!r} has format {meta.get('format')!r} version "
-                              f"{meta.get('version')}; this graphengine reads {FORMAT} <= {FORMAT_VERSION}")
+    _check_meta(target, data.pop(META_KEY), data)
     return data
+
+
+def _read_npz(target: str) -> dict[str, np.ndarray]:
+    """The members of an .npz file; each one's size is checked against its header before it
+    is read (a flipped shape cannot ask for terabytes), and zipfile checks each CRC."""
+    out: dict[str, np.ndarray] = {}
+    fmt = np.lib.format
+    with zipfile.ZipFile(target) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                raise CheckpointError(f"{target!r} is not a checkpoint: unexpected member {info.filename!r}")
+            key = info.filename[:-4]
+            if key in out:
+                raise CheckpointError(f"{target!r} is not a valid checkpoint: {key!r} appears twice")
+            raw = zf.read(info)
+            f = io.BytesIO(raw)
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            count = int(np.prod(shape, dtype=object))
+            if dtype.hasobject or f.tell() + count * dtype.itemsize != len(raw):
+                raise CheckpointError(f"{target!r} is not a valid checkpoint: member {key!r} holds "
+                                      f"{len(raw) - f.tell()} bytes of data for shape {shape} {dtype}")
+            arr = np.frombuffer(raw, dtype, count, offset=f.tell())
+            out[key] = arr.reshape(shape, order="F" if fortran else "C").copy()
+    return out
+
+
+def _check_meta(target: str, raw: np.ndarray, data: dict[str, np.ndarray]) -> None:
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(f"{target!r} is not a valid graphengine checkpoint: {why}")
+    if raw.shape != () or raw.dtype.kind not in "US":
+        raise bad(f"metadata is a {raw.dtype} array of shape {raw.shape}, not a JSON string")
+    try:
+        meta = json.loads(str(raw[()]))
+    except ValueError as e:
+        raise bad(f"metadata is not JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise bad(f"metadata is a JSON {type(meta).__name__}, not an object")
+    version = meta.get("version")
+    if meta.get("format") != FORMAT or type(version) is not int or version > FORMAT_VERSION:
+        raise CheckpointError(f"{target!r} has format {meta.get('format')!r} version "
+                              f"{version!r}; this graphengine reads {FORMAT} <= {FORMAT_VERSION}")
+    specs = meta.get("variables")
+    if not isinstance(specs, dict):
+        raise bad("metadata has no 'variables' object")
+    if set(specs) != set(data):
+        diff = sorted(set(specs) ^ set(data))
+        raise bad(f"metadata and arrays disagree on {diff[:5]}")
+    for name, spec in specs.items():
+        a = data[name]
+        ok = isinstance(spec, dict) and isinstance(spec.get("dtype"), str) and isinstance(spec.get("shape"), list)
+        try:
+            ok = ok and np.dtype(spec["dtype"]) == a.dtype and tuple(spec["shape"]) == a.shape
+        except TypeError:
+            ok = False
+        if not ok:
+            raise bad(f"metadata for {name!r} ({spec!r}) does not describe its array "
+                      f"({a.dtype.str} {list(a.shape)})")
 
 
 def restore_state(session: Any, path: str, var_list: Any = None, allow_extra: bool | None = None) -> None:
@@ -229,15 +317,17 @@ class Saver:
         if prefix in self._kept:
             self._kept.remove(prefix)
         self._kept.append(prefix)
+        old: list[str] = []
         if self.max_to_keep:
             while len(self._kept) > self.max_to_keep:
-                old = self._kept.pop(0)
-                try:
-                    os.remove(checkpoint_file(old))
-                except FileNotFoundError:
-                    pass
+                old.append(self._kept.pop(0))
+        # TF1's order: the state file names the new checkpoint before old ones go, so a crash
+        # anywhere leaves latest_checkpoint() naming a complete checkpoint
         if write_state:
             _write_state_file(os.path.dirname(os.path.abspath(prefix)), self._kept)
+        for p in old:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(checkpoint_file(p))
         return prefix
 
     def restore(self, sess: Any, save_path: str) -> None:
@@ -267,9 +357,14 @@ def latest_checkpoint(checkpoint_dir: str) -> str | None:
     except OSError:
         return None
     m = re.search(r'^model_checkpoint_path:\s*("(?:[^"\\]|\\.)*")', text, re.M)
-    if not m:
+    try:
+        prefix = json.loads(m.group(1)) if m else None
+    except ValueError:
+        prefix = None
+    if not isinstance(prefix, str) or not prefix:
+        warnings.warn(f"{os.path.join(checkpoint_dir, STATE_FILE)!r} names no checkpoint (malformed)",
+                      RuntimeWarning, stacklevel=2)
         return None
-    prefix = json.loads(m.group(1))
     prefix = prefix if os.path.isabs(prefix) else os.path.join(checkpoint_dir, prefix)
     return prefix if os.path.exists(checkpoint_file(prefix)) else None
 

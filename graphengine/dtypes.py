@@ -34,6 +34,8 @@ class DType:
         return self
 
     def __eq__(self, other: object) -> bool:
+        if isinstance(other, DType):  # by name: a DType made elsewhere ("string") is the same type
+            return self.name == other.name
         try:
             return self is as_dtype(other)
         except TypeError:
@@ -58,8 +60,10 @@ int32 = DType("int32", np.int32)
 int64 = DType("int64", np.int64)
 uint8 = DType("uint8", np.uint8)
 bool_ = DType("bool", np.bool_)
+# TF1's tf.string: values are Python bytes in object arrays (run on the host in every backend)
+string = DType("string", np.object_)
 
-ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_, string)
 _BY_NP = {d.np: d for d in ALL}
 # TF1 spellings people type as strings ("float" is TF1's float32).
 _ALIASES = {"float": float32, "double": float64, "half": float16, "int": int32, "long": int64}
@@ -88,6 +92,8 @@ def as_dtype(value: object) -> DType:
         raise TypeError(f"cannot interpret {value!r} as a dtype") from None
     if npd in _BY_NP:
         return _BY_NP[npd]
+    if npd.kind in "SU":  # NumPy bytes/str arrays become tf.string (bytes), as TF1
+        return string
     raise TypeError(f"dtype {npd} is not supported by graphengine")
 
 
@@ -99,5 +105,53 @@ def default_dtype_for(value: object) -> DType:
     if arr.dtype.kind == "f":
         return float32
     if arr.dtype.kind in "iu":
+        # Python ints are int32 unless a value does not fit, then int64 (TF1); beyond int64, TF
+        # raises too
+        if arr.size and (arr.max() > _I32.max or arr.min() < _I32.min):
+            if arr.dtype.kind == "u" and arr.max() > np.iinfo(np.int64).max:
+                raise ValueError(f"{value!r} does not fit in int64")
+            return int64
         return int32
+    if arr.dtype.kind == "O" and arr.size and all(isinstance(v, int) for v in arr.ravel()):
+        raise ValueError(f"{value!r} does not fit in int64")
     return as_dtype(arr.dtype)
+
+
+_I32 = np.iinfo(np.int32)
+
+
+def truediv_dtype(dt: DType) -> DType:
+    """The result dtype of true division, as TF1's ``truediv``: small integers give float32,
+    int32/int64 float64, floats keep their dtype."""
+    if dt.is_floating:
+        return dt
+    if dt.is_bool:
+        raise TypeError("true division of bool tensors; use ge.cast first")
+    return float32 if dt.np.itemsize <= 2 else float64
+
+
+def fits(value: object, dt: DType) -> bool:
+    """Whether every value of an integer array fits ``dt`` (constants never wrap silently)."""
+    arr = np.asarray(value)
+    if not dt.is_integer or arr.dtype.kind not in "iuO" or arr.size == 0:
+        return True
+    info = np.iinfo(dt.np)
+    return bool(info.min <= arr.min() and arr.max() <= info.max)
+
+
+def string_array(value: object) -> np.ndarray:
+    """``value`` (str, bytes, or nested lists/arrays of them) as an object array of ``bytes``:
+    TF1 keeps strings as bytes, encoding ``str`` as UTF-8."""
+    arr = np.array(value, dtype=object)
+    out = np.empty(arr.shape, dtype=object)
+    for i, v in enumerate(arr.reshape(-1)):
+        if isinstance(v, np.ndarray):
+            v = v.item()
+        if isinstance(v, str | np.str_):
+            v = str(v).encode("utf-8")
+        elif isinstance(v, bytes | np.bytes_):
+            v = bytes(v)
+        else:
+            raise TypeError(f"expected str or bytes for a tf.string tensor, got {type(v).__name__} {v!r}")
+        out.reshape(-1)[i] = v
+    return out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes as _dt
-from .errors import describe
+from .errors import DTypeError, describe
 
 _PKG_DIRS = (
     os.path.dirname(os.path.abspath(__file__)) + os.sep,
@@ -43,7 +44,7 @@ class Operation:
     """A node of the graph. Immutable once built; outputs are ``Tensor`` objects."""
 
     __slots__ = ("type", "inputs", "attrs", "name", "graph", "site", "control_inputs",
-                 "outputs", "forward", "_id", "__weakref__")
+                 "outputs", "forward", "_id", "device", "__weakref__")
 
     def __init__(self, graph: Graph, type_: str, inputs: Sequence[Tensor], attrs: dict,
                  name: str, site: str, control_inputs: Sequence[Operation] = ()) -> None:
@@ -57,6 +58,7 @@ class Operation:
         self.outputs: tuple[Tensor, ...] = ()
         self.forward: Operation | None = None  # for gradient ops: the forward op they came from
         self._id = graph._next_id()
+        self.device = ""  # the `with device(...)` it was built in (recorded; one device runs all)
 
     @property
     def scope(self) -> str:
@@ -101,11 +103,17 @@ class Tensor:
         return self.op.graph
 
     @property
+    def device(self) -> str:
+        return self.op.device
+
+    @property
     def ndim(self) -> int | None:
         return None if self.shape is None else len(self.shape)
 
-    def get_shape(self) -> tuple:
-        return self.shape
+    def get_shape(self) -> Any:
+        """The static shape as a ``TensorShape`` (a tuple with TF1's ``as_list()``, ``ndims``)."""
+        from .tensorshape import TensorShape
+        return TensorShape(self.shape) if self.shape is not None else None
 
     def eval(self, feed_dict: dict | None = None, session: Any = None) -> np.ndarray:
         """Evaluate in ``session`` (default: the session of a ``with Session()`` block)."""
@@ -143,6 +151,7 @@ class Graph:
         self.seed: int | None = None
         self._seed_counter = 0
         self.version = 0  # bumped when ops are added; sessions use it to invalidate caches
+        self._devices: list = []  # `with device(...)` stack: strings or functions op -> string
 
     def _next_id(self) -> int:
         self._counter += 1
@@ -199,14 +208,32 @@ class Graph:
     def create_op(self, type_: str, inputs: Sequence[Tensor], attrs: dict, name: str | None,
                   out_specs: Sequence[tuple[Shape | None, _dt.DType]], site: str | None = None,
                   control_inputs: Sequence[Operation] = ()) -> Operation:
+        if any(d == _dt.float16 for _, d in out_specs) or attrs.get("dtype") == _dt.float16:
+            scope = self.current_scope()
+            raise DTypeError(f"{type_} '{scope + '/' if scope else ''}{name or type_}' built at "
+                             f"{user_site() if site is None else site}: float16 (tf.half) is not "
+                             "supported: no CPU kernel computes in it; use float32")
         with self._lock:
             ctrl = [o for level in self._control for o in level] + list(control_inputs)
             op = Operation(self, type_, inputs, attrs, self.unique_name(name or type_),
                            user_site() if site is None else site, ctrl)
             op.outputs = tuple(Tensor(op, i, s, d) for i, (s, d) in enumerate(out_specs))
+            if self._devices:
+                spec = self._devices[-1]
+                op.device = (spec(op) if callable(spec) else spec) or ""
             self._ops.append(op)
             self.version += 1
         return op
+
+    @contextlib.contextmanager
+    def device(self, spec: Any) -> Iterator[None]:
+        """Record ``spec`` (a device string, or a function op -> string) on the ops built inside
+        (``op.device``); there is one device, which runs them all, as a one-device TF places them."""
+        self._devices.append(spec if callable(spec) else ("" if spec is None else str(spec)))
+        try:
+            yield
+        finally:
+            self._devices.pop()
 
     def get_operations(self) -> list[Operation]:
         return list(self._ops)
@@ -218,8 +245,23 @@ class Graph:
         raise KeyError(f"no op named {name!r} in this graph")
 
     def get_tensor_by_name(self, name: str) -> Tensor:
-        opname, _, idx = name.partition(":")
-        return self.get_operation_by_name(opname).outputs[int(idx or 0)]
+        """The tensor ``"<op name>:<output index>"`` (``"<op name>"`` alone: output 0).
+
+        A malformed name raises ValueError, a name of no tensor KeyError; both say which."""
+        if not isinstance(name, str):
+            raise TypeError(f"a tensor name must be a string, got {type(name).__name__}")
+        opname, colon, idx = name.rpartition(":")
+        if not colon:
+            opname, idx = name, "0"
+        if not opname or not re.fullmatch(r"[0-9]+", idx):
+            raise ValueError(f"{name!r} is not a valid tensor name: tensor names look like "
+                             "'<op name>:<output index>', e.g. 'x:0'")
+        op = self.get_operation_by_name(opname)
+        i = int(idx)
+        if i >= len(op.outputs):
+            raise KeyError(f"the tensor {name!r} does not exist: op '{opname}' ({op.type}) has "
+                           f"{len(op.outputs)} output{'s' if len(op.outputs) != 1 else ''}")
+        return op.outputs[i]
 
     def add_to_collection(self, key: str, value: Any) -> None:
         self.collections.setdefault(key, []).append(value)

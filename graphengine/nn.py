@@ -1,4 +1,4 @@
-"""``ge.nn``: activations, softmax, cross-entropies, dropout (TF1 ``tf.nn``)."""
+"""``ge.nn``: activations, softmax, cross-entropies, dropout, convolution, pooling (TF1 ``tf.nn``)."""
 from .ops.batchnorm import batch_normalization, fused_batch_norm, moments
 from .ops.elementwise import elu, leaky_relu, relu, relu6, sigmoid, softplus, tanh
 from .ops.gather import embedding_lookup
@@ -22,3 +22,6 @@ __all__ = ["batch_normalization", "bias_add", "dropout", "elu", "embedding_looku
 from .ops.nn import in_top_k, l2_normalize, selu, softsign  # noqa: E402
 
 __all__ += ["in_top_k", "l2_normalize", "selu", "softsign"]
+from .ops.conv import avg_pool, conv2d, conv2d_transpose, max_pool  # noqa: E402
+
+__all__ += ["avg_pool", "conv2d", "conv2d_transpose", "max_pool"]

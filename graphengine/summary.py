@@ -74,6 +74,9 @@ def graph_def(graph: Graph) -> Any:
     return gd
 
 
+_graph_def_of = graph_def  # FileWriter.add_graph's keyword argument shadows the name
+
+
 class FileWriter:
     """Writes TensorBoard event files under ``logdir`` (TF1 ``tf.summary.FileWriter``).
 
@@ -119,7 +122,9 @@ class FileWriter:
     def add_graph(self, graph: Graph | None, global_step: int | None = None, graph_def: Any = None) -> None:
         """Write ``graph`` (a graphengine ``Graph``) or a ``GraphDef`` for the graph tab."""
         event_pb2, _, _ = _protos()
-        gd = graph_def if graph_def is not None else globals()["graph_def"](graph)
+        if graph_def is None and hasattr(graph, "SerializeToString"):  # a GraphDef passed as graph
+            graph, graph_def = None, graph
+        gd = graph_def if graph_def is not None else _graph_def_of(graph)
         ev = event_pb2.Event(wall_time=time.time(), graph_def=gd.SerializeToString())
         if global_step is not None:
             ev.step = int(global_step)

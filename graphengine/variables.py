@@ -84,8 +84,8 @@ class Variable:
     def graph(self):
         return self.op.graph
 
-    def get_shape(self) -> tuple:
-        return self.shape
+    def get_shape(self) -> Any:
+        return self._as_graph_tensor().get_shape()
 
     @property
     def initializer(self) -> Operation:
@@ -290,6 +290,18 @@ def variable_scope(name_or_scope: str, reuse: Any = None, initializer: Initializ
 
 
 AUTO_REUSE = "AUTO_REUSE"
+
+
+def unique_layer_name(base: str) -> str:
+    """TF1 layer naming: dense, dense_1, ... (conv2d, conv2d_1, ...) unique per base name within
+    the current variable scope."""
+    graph = get_default_graph()
+    counts: dict = graph.collections.setdefault("_compat_layer_names", {})
+    st = _scopes(graph).stack
+    key = (st[-1][0] if st else "", base)
+    n = counts.get(key, 0)
+    counts[key] = n + 1
+    return base if n == 0 else f"{base}_{n}"
 
 
 def get_variable(name: str, shape: Any = None, dtype: Any = _dt.float32,

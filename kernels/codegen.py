@@ -1,29 +1,52 @@
 """Render elementwise templates into scalar expressions, and load generated source files.
 
 Both the CPU (Numba) and CUDA (Numba-CUDA) generators use ``render``. Generated modules are
-written to a cache directory and imported, so Numba's ``cache=True`` works for them.
+executed from their source text and also stored, named by their content hash, in a private
+cache directory so Numba's ``cache=True`` works for them (``load_source``).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import importlib.util
+import linecache
+import math
 import os
 import re
+import stat
 import sys
 import tempfile
+import threading
+import warnings
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from graphengine.ops.registry import OPS
 
+_LOCK = threading.Lock()  # one module executes at a time; sys.modules gets only finished ones
+_WARNED: set[str] = set()
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*(\[[^\[\]]*\])?$")
 
 
-def _lit(v: Any) -> str:
-    if isinstance(v, bool):
+def num_literal(v: Any) -> str:
+    """Source text for a number in generated code: ``repr`` would paste ``inf``/``nan``, which
+    are not Python names; every generated module imports ``math``."""
+    if isinstance(v, bool | np.bool_):
         return "True" if v else "False"
-    if isinstance(v, int | float):
-        return repr(float(v)) if isinstance(v, float) else repr(int(v))
+    if isinstance(v, int | np.integer):
+        return repr(int(v))
+    f = float(v)
+    if math.isnan(f):
+        return "math.nan"
+    if math.isinf(f):
+        return "math.inf" if f > 0 else "(-math.inf)"
+    return repr(f)
+
+
+def _lit(v: Any) -> str:
+    if isinstance(v, bool | int | float):
+        return num_literal(v)
     raise TypeError(f"attribute value {v!r} cannot appear in an elementwise template")
 
 
@@ -59,34 +82,108 @@ def render(op_type: str, args: list[str], attrs: dict | None = None, *, ctype: s
     return "(" + tpl.format(*wrapped, **vals) + ")"
 
 
-def cache_dir() -> str:
-    """Where generated kernels live: $GRAPHENGINE_CACHE_DIR, else the user's cache dir."""
+def _warn_once(key: str, msg: str) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(msg, RuntimeWarning, stacklevel=4)
+
+
+def _unsafe(d: str) -> str | None:
+    """Why ``d`` may not hold code this process imports (others could plant modules or Numba
+    cache pickles there), or None when only its owner, this user, can write to it."""
+    st = os.stat(d)
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a directory"
+    if hasattr(os, "geteuid") and st.st_uid not in (os.geteuid(), 0):
+        return f"belongs to another user (uid {st.st_uid})"
+    if st.st_mode & 0o022:
+        return f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+def cache_dir() -> str | None:
+    """Where generated kernels live: $GRAPHENGINE_CACHE_DIR, else the user's cache dir (created
+    private, mode 0700). None, with a warning once, when that directory cannot be created or is
+    writable by other users: generated modules then live in memory only (no disk cache)."""
     d = os.environ.get("GRAPHENGINE_CACHE_DIR")
     if not d:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         d = os.path.join(base, "graphengine")
     try:
-        os.makedirs(d, exist_ok=True)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        why = _unsafe(d)
+    except OSError as e:
+        why = f"cannot be used ({e.strerror or e})"
+    if why is None:
+        return d
+    _warn_once(f"dir:{d}:{why}", f"graphengine: the generated-code cache directory {d!r} {why}; "
+               "compiling without a disk cache (set GRAPHENGINE_CACHE_DIR to a private directory)")
+    return None
+
+
+def _stored(d: str, name: str, data: bytes) -> str | None:
+    """The path of ``d/name.py`` holding exactly ``data`` (written or rewritten atomically when
+    it is missing, truncated or modified), or None when the directory takes no writes."""
+    path = os.path.join(d, name + ".py")
+    try:
+        with open(path, "rb") as f:
+            old = f.read(len(data) + 1)
     except OSError:
-        d = os.path.join(tempfile.gettempdir(), "graphengine-cache")
-        os.makedirs(d, exist_ok=True)
-    return d
+        old = None
+    if old == data:
+        return path
+    if old is not None:
+        warnings.warn(f"graphengine: cached file {path!r} does not match its content hash "
+                      "(truncated or modified); regenerating it", RuntimeWarning, stacklevel=3)
+    tmp = None
+    try:  # a unique temp file, renamed over the target: readers see no file or a whole one
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=d)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        _warn_once(f"write:{d}", f"graphengine: cannot write to the generated-code cache {d!r} "
+                   f"({e.strerror or e}); compiling without a disk cache")
+        return None
+    return path
+
+
+def numba_cache_ok(mod: ModuleType) -> bool:
+    """Whether functions of a module from ``load_source`` may use Numba's ``cache=True``
+    (only when the module has a file on disk)."""
+    return getattr(mod, "__file__", None) is not None
 
 
 def load_source(prefix: str, source: str) -> ModuleType:
-    """Import ``source`` as a module stored under the cache dir, named by its content hash."""
-    digest = hashlib.sha1(source.encode()).hexdigest()[:16]
-    name = f"_ge_{prefix}_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = os.path.join(cache_dir(), name + ".py")
-    if not os.path.exists(path):
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(source)
-        os.replace(tmp, path)  # atomic: a concurrent process sees the old file or the whole new one
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    """Import ``source`` as a module named by its content hash (thread- and process-safe).
+
+    The module executes the source text it was given, never what a file says: the cached file
+    ``<cache_dir>/<name>.py`` exists so that Numba's ``cache=True`` has a file to key on, and it
+    is rewritten when it differs from the source. Without a usable cache directory the module
+    lives in memory and its Numba functions compile without a disk cache. A module enters
+    ``sys.modules`` only once it has executed completely.
+    """
+    data = source.encode()
+    name = f"_ge_{prefix}_{hashlib.sha256(data).hexdigest()[:32]}"
+    mod = sys.modules.get(name)
+    if mod is not None:
+        return mod
+    with _LOCK:
+        mod = sys.modules.get(name)
+        if mod is not None:
+            return mod
+        d = cache_dir()
+        path = _stored(d, name, data) if d is not None else None
+        mod = ModuleType(name)
+        if path is None:
+            filename = f"<graphengine generated {name}>"
+            source = source.replace("cache=True", "cache=False")  # Numba caches need a file
+            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        else:
+            filename = mod.__file__ = path
+        exec(compile(source, filename, "exec"), mod.__dict__)
+        sys.modules[name] = mod
+        return mod

@@ -13,7 +13,8 @@ BACKEND_MODULES = {"reference": "kernels.reference", "cpu": "kernels.cpu", "cuda
 _loaded: set[str] = set()
 
 # The runtime itself executes these (feeds, constants, variable state, random streams, grouping).
-RUNTIME_OPS = frozenset({"placeholder", "const", "variable", "random", "random_uniform_like", "group"})
+RUNTIME_OPS = frozenset({"placeholder", "const", "variable", "random", "random_shaped", "random_uniform_like",
+                         "group"})
 
 
 def register_kernel(op: str, backend: str) -> Callable[[Callable], Callable]:

@@ -18,7 +18,7 @@ from numba import boolean, cuda, float32, float64, int32, int64  # noqa: E402
 from numba.cuda.cudadrv.error import CudaSupportError  # noqa: E402
 
 from graphengine.ops.elementwise import ELEMENTWISE  # noqa: E402
-from kernels.cuda import matmul, movement, nn, optim, reduce  # noqa: E402
+from kernels.cuda import conv, matmul, movement, nn, optim, reduce  # noqa: E402
 from kernels.cuda.elementwise import FLAT, STRIDED, get_map_kernel, op_expr  # noqa: E402
 
 CC = (9, 0)
@@ -110,6 +110,29 @@ def test_movement_kernels_compile():
     _ptx(movement.one_hot_kernel(), (I64, F32, int64, int64, float64, float64))
 
 
+@pytest.mark.parametrize("dt", [float32, float64])
+def test_conv_and_pool_kernels_compile(dt):
+    arr, f = dt[::1], np.dtype(str(dt))
+    _ptx(conv.im2col_kernel(f), (arr, arr) + (int64,) * 14)
+    _ptx(conv.col2im_kernel(f), (arr, arr) + (int64,) * 14)
+    for is_max in (True, False):
+        _ptx(conv.pool_kernel(f, is_max), (arr, arr) + (int64,) * 12)
+        _ptx(conv.pool_grad_kernel(f, is_max), (arr, arr, arr) + (int64,) * 12)
+
+
+def test_float32_conv_kernels_stay_in_float32():
+    # e.g. an int64 window count dividing a float32 sum would compute in float64 (slow on GPUs)
+    f = np.dtype(np.float32)
+    for kern, sig in [(conv.im2col_kernel(f), (F32, F32) + (int64,) * 14),
+                      (conv.col2im_kernel(f), (F32, F32) + (int64,) * 14),
+                      (conv.pool_kernel(f, True), (F32, F32) + (int64,) * 12),
+                      (conv.pool_kernel(f, False), (F32, F32) + (int64,) * 12),
+                      (conv.pool_grad_kernel(f, True), (F32, F32, F32) + (int64,) * 12),
+                      (conv.pool_grad_kernel(f, False), (F32, F32, F32) + (int64,) * 12)]:
+        ptx, _ = cuda.compile_ptx(kern.py_func, sig, cc=CC)
+        assert "f64" not in ptx, f"float64 arithmetic in the float32 kernel {kern.py_func.__name__}"
+
+
 S = float32[::1]
 OPTIM_SIGS = {
     "sgd_kernel": (F32, S, F32, int64),
@@ -123,3 +146,18 @@ OPTIM_SIGS = {
 @pytest.mark.parametrize("name", sorted(OPTIM_SIGS))
 def test_optimizer_kernels_compile(name):
     _ptx(getattr(optim, name), OPTIM_SIGS[name])
+
+
+# ----- batch norm, gather / scatter-add (issue 13) ---------------------------------------------
+def test_batch_norm_and_gather_kernels_compile():
+    from kernels.cuda import batchnorm, gather
+    f64 = float64
+    for dt in (F32, F64):
+        _ptx(batchnorm.stats_kernel(), (dt, dt, dt, dt, F64, int64, int64, int64, f64, f64))
+        _ptx(batchnorm.grad_sums_kernel(), (dt, dt, dt, dt, dt, dt, dt, F64, dt, dt, int64, int64, int64, f64, f64))
+        _ptx(batchnorm.apply_kernel(), (dt, dt, F64, dt, dt, int64, int64, int64))
+        _ptx(batchnorm.grad_apply_kernel(), (dt, dt, dt, F64, dt, int64, int64, int64))
+        for it in (int32[::1], I64):
+            _ptx(gather.gather_kernel(), (dt, it, dt, int64, int64, int64, int64))
+            _ptx(gather.scatter_add_kernel(), (dt, it, dt, int64, int64, int64, int64))
+        _ptx(gather.zero_kernel(), (dt, int64))

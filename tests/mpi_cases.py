@@ -4,7 +4,8 @@ tests/mpi_cases.py [check|fail]`` (one launch for many checks: each launch costs
 ``check``: 10 steps of SGD and of Adam on 2 ranks, each fed half of every batch
 (``batches(shard=...)``), give the variables one process gets on the whole batches (float64, 1e-10),
 through the compiled step and through jit="op"; the compiled step has exactly one allreduce and
-stays in Numba's disk cache; allreduce/allgather/broadcast values; rank-0-only checkpoints.
+stays in Numba's disk cache; allreduce/allgather/broadcast values (also on the GPU backend under
+the CUDA simulator when NUMBA_ENABLE_CUDASIM=1); rank-0-only checkpoints.
 ``fail``: rank 1 raises while rank 0 waits in an allreduce: MPI_Abort must end both.
 Prints ``OK <rank>`` at the end of ``check``.
 """
@@ -81,8 +82,10 @@ def check_training(comm) -> None:
 
 def check_step_source() -> None:
     """Each compiled training step calls MPI_Allreduce exactly once, and Numba cached it."""
+    from kernels.cpu.step import KERNEL_HASH
     cache = os.environ["GRAPHENGINE_CACHE_DIR"]
-    steps = [p for p in glob.glob(os.path.join(cache, "_ge_step_*.py")) if "allreduce_inplace" in open(p).read()]
+    steps = [p for p in glob.glob(os.path.join(cache, "_ge_step_*.py"))
+             if "allreduce_inplace" in (src := open(p).read()) and f"kernels {KERNEL_HASH}" in src]
     assert len(steps) >= 2, f"expected the SGD and Adam distributed steps in {cache}, found {steps}"
     for p in steps:
         src = open(p).read()
@@ -90,7 +93,8 @@ def check_step_source() -> None:
         calls = re.findall(r"\ballreduce_inplace\(", body)
         assert len(calls) == 1, f"{p}: {len(calls)} allreduce calls in one step"
         mod = os.path.basename(p)[:-3]
-        index = glob.glob(os.path.join(os.environ["NUMBA_CACHE_DIR"], "**", f"{mod}.step-*.nbi"), recursive=True)
+        roots = [cache] + [os.environ[k] for k in ("NUMBA_CACHE_DIR",) if os.environ.get(k)]
+        index = [f for r in roots for f in glob.glob(os.path.join(r, "**", f"{mod}.step-*.nbi"), recursive=True)]
         assert index, f"Numba did not cache {mod}.step (an MPI call through a ctypes pointer cannot be cached)"
 
 
@@ -104,8 +108,14 @@ def check_collectives(comm) -> None:
     total = hvd.allreduce(v.value() + 1.0, op=hvd.Sum)
     rows = hvd.allgather(ge.constant(np.full((r + 1, 2), float(r))))  # ranks differ in rows
     metric = hvd.allgather(ge.reduce_sum(v.value()))
+    # one fused allreduce per dtype: float32 and float64 tensors in one call, integers summed
+    mixed = hvd.grouped_allreduce([ge.cast(v.value(), ge.float32), v.value(), ge.constant([r, 1], ge.int64)],
+                                  average=False)
     bcast = hvd.broadcast_global_variables(0)
-    for dev, jit in [("reference", None), ("cpu", "op"), ("cpu", "step")]:
+    modes = [("reference", None), ("cpu", "op"), ("cpu", "step")]
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":  # the GPU backend's kernels, simulated
+        modes.append(("gpu", None))
+    for dev, jit in modes:
         with ge.Session(device=dev, jit=jit) as sess:
             sess.run(ge.global_variables_initializer())
             np.testing.assert_allclose(sess.run(mean), np.full(3, (n + 1) / 2))
@@ -114,6 +124,11 @@ def check_collectives(comm) -> None:
             want = np.concatenate([np.full((k + 1, 2), float(k)) for k in range(n)])
             np.testing.assert_array_equal(got, want)
             np.testing.assert_array_equal(sess.run(metric), [3.0 * k for k in range(n)])
+            m32, m64, mint = sess.run(mixed)
+            assert (m32.dtype, m64.dtype, mint.dtype) == (np.float32, np.float64, np.int64)
+            np.testing.assert_array_equal(m64, np.full(3, n * (n - 1) / 2))
+            np.testing.assert_array_equal(m32, m64.astype(np.float32))
+            np.testing.assert_array_equal(mint, [n * (n - 1) // 2, n])
             sess.run(bcast)
             vals = [sess.get_value(t) for t in (v, w, step)]
             root = comm.bcast(vals, root=0)

@@ -44,6 +44,7 @@ class Sample:
     name: str = ""
     grad_args: tuple | None = None    # indices to differentiate (default: every float input)
     grad: bool = True                 # False: forward only (e.g. values where FD is meaningless)
+    ref: Callable | None = None       # overrides OpInfo.ref (NaN/inf/empty samples: NumPy's semantics)
 
 
 @dataclass
@@ -486,8 +487,11 @@ NN = [
         ("3x4", [(3, 4), (4,)], {}), ("2x3x4", [(2, 3, 4), (4,)], {})])),
 ]
 
+# convolution and pooling: tests/opdb_conv.py (it imports the helpers above from this module)
+from opdb_conv import CONV  # noqa: E402
+
 OP_DB: list[OpInfo] = (BINARY + UNARY + [CAST] + GRAD_HELPERS + MATMUL + REDUCE + ARG + MOVEMENT
-                       + [ONE_HOT] + NN)
+                       + [ONE_HOT] + NN + CONV)
 
 # Registered ops this database does not build, and where they are tested instead.
 COVERED_ELSEWHERE: dict[str, str] = {
@@ -512,7 +516,7 @@ COVERED_ELSEWHERE: dict[str, str] = {
 # (test_errors.py::test_gradient_without_rule_names_the_op).
 FIRST_ORDER_ONLY = {n: "gradient helper; second-order gradients are not supported" for n in (
     "relu_grad", "relu6_grad", "leaky_relu_grad", "elu_grad", "sigmoid_grad", "tanh_grad",
-    "softplus_grad", "sigmoid_xent_grad")}
+    "softplus_grad", "sigmoid_xent_grad", "max_pool_grad")}
 
 
 def cases(db: list[OpInfo], *, grad: bool = False) -> list:
@@ -565,8 +569,9 @@ def check_forward(info: OpInfo, sample: Sample, backend: str, dtype: str, dynami
     y = info.op(*phs, **sample.kwargs)
     want_dtype = expected_dtype(info, sample, args)
     # the reference runs in float64 on exactly the values fed
-    want = np.asarray(info.ref(*[a.astype(np.float64) if a.dtype.kind == "f" else a for a in args],
-                               **sample.kwargs))
+    with np.errstate(all="ignore"):
+        want = np.asarray((sample.ref or info.ref)(*[a.astype(np.float64) if a.dtype.kind == "f" else a
+                                                     for a in args], **sample.kwargs))
     assert y.dtype.np == want_dtype, f"static dtype {y.dtype.name}, expected {want_dtype}"
     if y.shape is not None:
         fits = len(y.shape) == want.ndim and all(
@@ -574,7 +579,7 @@ def check_forward(info: OpInfo, sample: Sample, backend: str, dtype: str, dynami
         assert fits, f"static shape {y.shape} does not fit the result's {want.shape}"
     if not dynamic:
         assert y.shape == want.shape, f"static shape {y.shape}, expected {want.shape}"
-    with session(backend) as sess:
+    with session(backend) as sess, np.errstate(all="ignore"):
         got = sess.run(y, dict(zip(phs, args, strict=True)))
     assert isinstance(got, np.ndarray | np.generic), type(got)  # 0-d results are NumPy scalars (TF1)
     assert got.shape == want.shape, f"shape {got.shape}, expected {want.shape}"
@@ -755,3 +760,140 @@ OP_DB.extend(NORM_GATHER)
 FIRST_ORDER_ONLY["batch_norm_grad"] = "gradient helper of batch_norm; second-order gradients are not supported"
 COVERED_ELSEWHERE.update({op: "tests/test_summary.py: protobuf contents read back with TensorBoard's reader"
                           for op in ("summary_scalar", "summary_histogram", "summary_image", "summary_merge")})
+
+
+# ----- run-time shapes, indexing and slicing (issue 12) -------------------------------------------
+# Ops whose output shape comes from a tensor's value take the statically known part as an attr;
+# the rows pass it, so the static-shape checks still apply. tf.range, random_shaped and the
+# string ops are tested in tests/test_tf1_surface.py.
+
+def _slice_samples():
+    rng = _rng("strided_slice")
+    x = (3, 5, 4)
+    return [Sample((randn(rng, x),), {"key": k}, sid) for sid, k in [
+        ("col", (slice(None), 1)), ("steps", (slice(None, None, 2), slice(1, 4))),
+        ("negative", (-1, slice(None, -1), slice(None, None, -1))), ("newaxis", (None, 0, Ellipsis, None)),
+        ("ellipsis", (Ellipsis, 2)), ("clipped", (slice(-10, 10), slice(3, 1))), ("scalar", (1, 2, 3))]]
+
+
+def _np_getitem(x, key):
+    return x[key] + 0.0
+
+
+SLICING = [
+    OpInfo("strided_slice", lambda x, key: x[key], _np_getitem, _slice_samples()),
+    OpInfo("strided_slice_grad", lambda g, x, key: apply1(
+        "strided_slice_grad", [g, x], {"spec": ge.ops.slicing.normalize(key, 3)}),
+        lambda g, x, key: _np_scatter_slice(g, x, key), [
+            Sample((randn(_rng("ssg"), (3, 2)), np.zeros((3, 5, 4))), {"key": (slice(None), slice(1, 5, 2), 0)},
+                   "3x2_into_3x5x4", grad_args=(0,)),
+            Sample((randn(_rng("ssg"), ()), np.zeros((3, 5, 4))), {"key": (-1, 2, 3)}, "scalar",
+                   grad_args=(0,))]),
+    OpInfo("unstack", lambda x, axis, i: ge.unstack(x, axis=axis)[i], lambda x, axis, i: np.moveaxis(x, axis, 0)[i],
+           _samples("unstack", [("axis0", [(3, 4)], {"axis": 0, "i": 2}),
+                                ("axis-1", [(2, 3, 4)], {"axis": -1, "i": 1})])),
+    OpInfo("tf.slice", lambda x, begin, size: ge.ops.slicing.slice_(x, begin, size),
+           lambda x, begin, size: x[tuple(slice(b, None if n == -1 else b + n) for b, n in zip(begin, size))],
+           _samples("tf.slice", [("2x3", [(4, 5)], {"begin": [1, 2], "size": [2, -1]})])),
+    OpInfo("shape", lambda x: apply1("shape", [x], {"out_type": ge.int32}), lambda x: np.array(x.shape, np.int32),
+           _samples("shape", [("3x4", [(3, 4)], {}), ("scalar", [()], {}), ("empty", [(0, 2)], {})]),
+           grad=False, out_dtype=np.int32),
+    OpInfo("dynamic_reshape", lambda x, s, static: apply1("dynamic_reshape", [x, s], {"shape": static}),
+           lambda x, s, static: x.reshape(tuple(s)), [
+               Sample((randn(_rng("dr"), (2, 3, 4)), np.array([6, 4], np.int32)), {"static": (6, 4)}, "to_6x4"),
+               Sample((randn(_rng("dr"), (2, 3, 4)), np.array([-1, 2], np.int64)), {"static": (12, 2)}, "minus1")]),
+    OpInfo("dynamic_fill", lambda d, v, static: apply1("dynamic_fill", [d, v], {"shape": static}),
+           lambda d, v, static: v + np.zeros(tuple(d)), [
+               Sample((np.array([2, 3], np.int32), np.array(1.5)), {"static": (2, 3)}, "2x3"),
+               Sample((np.array([0, 3], np.int32), np.array(-2.0)), {"static": (0, 3)}, "empty")]),
+]
+
+
+def _np_scatter_slice(g, x, key):
+    out = np.zeros(x.shape)
+    out[key] = g
+    return out
+
+
+OP_DB.extend(SLICING)
+COVERED_ELSEWHERE.update({
+    "range": "tests/test_tf1_surface.py::test_range (its length is known only at run time)",
+    "random_shaped": "tests/test_tf1_surface.py::test_random_ops_with_shape_tensors_and_tensor_parameters",
+    "string_join": "tests/test_tf1_surface.py::test_string_tensors (bytes values; no numeric reference)",
+    "as_string": "tests/test_tf1_surface.py::test_string_tensors",
+})
+
+
+# ----- TF1 semantics and missing names (issue 12, part A) -----------------------------------------
+
+def _np_bmm(a, b, transpose_a=False, transpose_b=False):
+    a = np.swapaxes(a, -1, -2) if transpose_a else a
+    b = np.swapaxes(b, -1, -2) if transpose_b else b
+    return np.einsum("...ik,...kj->...ij", a, b)
+
+
+def _bmm_samples():
+    rng = _rng("batch_matmul")
+    return [Sample((randn(rng, sa), randn(rng, sb)), kw, sid) for sid, sa, sb, kw in [
+        ("2x3x4_2x4x5", (2, 3, 4), (2, 4, 5), {}),
+        ("ta", (2, 4, 3), (2, 4, 5), {"transpose_a": True}),
+        ("tb", (2, 3, 4), (2, 5, 4), {"transpose_b": True}),
+        ("tt", (2, 4, 3), (2, 5, 4), {"transpose_a": True, "transpose_b": True}),
+        ("rank2_right", (2, 3, 4), (4, 5), {}),
+        ("rank2_left", (3, 4), (2, 4, 5), {}),
+        ("broadcast", (2, 1, 3, 4), (1, 3, 4, 2), {}),
+        ("empty_k", (2, 3, 0), (2, 0, 2), {})]]
+
+
+def _prod_samples():
+    rng = _rng("reduce_prod")
+    out = []
+    for axis in (None, 1, (0, 2), -1):
+        for keep in (False, True):
+            out.append(Sample((randn(rng, (2, 3, 4)),), {"axis": axis, "keepdims": keep},
+                              f"axis{axis}-keep{int(keep)}".replace(" ", "")))
+    z = randn(rng, (3, 4))
+    z[0, 1] = 0.0              # one zero in row 0: its gradient is the product of the others
+    z[1, 0] = z[1, 2] = 0.0    # two zeros in row 1: all gradients 0
+    out.append(Sample((z,), {"axis": 1, "keepdims": False}, "zeros"))
+    out.append(Sample((np.array(1.5),), {"axis": None, "keepdims": False}, "scalar"))
+    return out
+
+
+def _int_pair(rng, shape, dtype):
+    x = rng.integers(-9, 10, shape).astype(dtype)
+    y = (rng.integers(1, 4, shape) * np.where(rng.random(shape) < 0.5, -1, 1)).astype(dtype)
+    return x, y
+
+
+TF1_EXTRA = [
+    OpInfo("batch_matmul", ge.matmul, _np_bmm, _bmm_samples()),
+    OpInfo("reduce_prod", ge.reduce_prod, _np_reduce(np.prod), _prod_samples()),
+    *[OpInfo(f"floordiv-{dt.__name__}", ge.floordiv, lambda x, y: np.floor(x / y).astype(x.dtype),
+             [Sample(_int_pair(_rng(f"floordiv-{dt.__name__}"), (3, 4), dt), {}, "3x4")],
+             grad=False, dtypes=("native",), out_dtype=dt) for dt in (np.int32, np.int64)],
+    _unary("floor", ge.floor, lambda x: x - np.mod(x, 1.0), lambda r, s: randn(r, s, 3.0), grad=False),
+    _unary("ceil", ge.ceil, lambda x: -((-x) - np.mod(-x, 1.0)), lambda r, s: randn(r, s, 3.0), grad=False),
+    _unary("sin", ge.sin, lambda x: np.imag(np.exp(1j * x)), lambda r, s: randn(r, s, 2.0)),
+    _unary("cos", ge.cos, lambda x: np.real(np.exp(1j * x)), lambda r, s: randn(r, s, 2.0)),
+]
+OP_DB.extend(TF1_EXTRA)
+
+# sign's gradient is zeros (TF1): checked by finite differences away from 0
+_SIGN = next(i for i in UNARY if i.name == "sign")
+_SIGN.grad = True
+for _s in _SIGN.samples:
+    _s.grad = False
+_SIGN.samples.append(Sample((away(_rng("sign-grad"), (3, 4)),), {}, "away"))
+# the fused op's labels gradient: through softmax_cross_entropy_with_logits_v2 (v1 stops it, as TF1)
+next(i for i in NN if i.name == "softmax_xent").op = \
+    lambda x, y: ge.nn.softmax_cross_entropy_with_logits_v2(labels=y, logits=x)
+COVERED_ELSEWHERE.update({
+    "where_indices": "tests/test_tf1_semantics.py::test_where_coordinates (output length known only at "
+                     "run time) and tests/test_tf_diff.py where_coordinates against TensorFlow",
+    "apply_centered_rms_prop": "tests/test_tf1_semantics.py (against TF's formula) and tests/test_tf_diff.py "
+                               "opt_rmsprop_centered (trajectories against TensorFlow)",
+})
+
+
+import opdb_special  # noqa: E402, F401  (NaN/inf and empty-axis samples for every op above)

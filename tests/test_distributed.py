@@ -36,9 +36,10 @@ needs_mpi = pytest.mark.skipif(MPIEXEC is None or not HAVE_MPI4PY,
 
 @pytest.fixture(scope="module")
 def mpi_env(tmp_path_factory):
-    """One fresh compile cache for this module's launches (the step-source check reads it)."""
+    """A fresh cache of generated steps for this module's launches (the step-source check reads
+    it); the kernels' Numba cache stays the suite's."""
     base = tmp_path_factory.mktemp("mpi")
-    env = dict(os.environ, GRAPHENGINE_CACHE_DIR=str(base / "ge"), NUMBA_CACHE_DIR=str(base / "numba"),
+    env = dict(os.environ, GRAPHENGINE_CACHE_DIR=str(base / "ge"),
                PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     return env
@@ -51,7 +52,8 @@ def _launch(args: list[str], env: dict, timeout: float) -> subprocess.CompletedP
 
 @needs_mpi
 def test_two_ranks_match_one_process_and_collectives(mpi_env):
-    r = _launch([os.path.join(ROOT, "tests", "mpi_cases.py"), "check"], mpi_env, timeout=300)
+    env = dict(mpi_env, NUMBA_ENABLE_CUDASIM="1")  # also the CUDA kernels, on the simulator
+    r = _launch([os.path.join(ROOT, "tests", "mpi_cases.py"), "check"], env, timeout=300)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
     assert "OK 0" in r.stdout and "OK 1" in r.stdout, out[-4000:]
@@ -87,13 +89,16 @@ def _python(code: str, **env: str) -> subprocess.CompletedProcess:
 def test_without_mpi_everything_else_works_and_distributed_says_how_to_install():
     code = """
 import sys
-sys.modules["mpi4py"] = None  # as if mpi4py were not installed
 import numpy as np, graphengine as ge, kernels.cpu, graphengine.distributed as hvd
 x = ge.placeholder(ge.float32, (None, 2))
 w = ge.Variable(np.ones((2, 2), np.float32))
-with ge.Session() as s:
+with ge.Session() as s:  # a compiled step, with every CPU kernel and step emitter registered
     s.run(ge.global_variables_initializer())
     assert s.run(ge.reduce_sum(x @ w), {x: np.ones((3, 2), np.float32)}) == 12
+    assert s.plan_info(ge.reduce_sum(x @ w), {x: np.ones((3, 2), np.float32)})["executor"] == "compiled step"
+loaded = [m for m in sys.modules if m.startswith(("mpi4py", "numba_mpi")) or m == "kernels.cpu.mpi_lib"]
+assert not loaded, loaded
+sys.modules["mpi4py"] = None  # as if mpi4py were not installed
 for call in (hvd.init, hvd.size, lambda: hvd.allreduce(x)):
     try:
         call()
@@ -107,15 +112,6 @@ print("fine")
     assert r.returncode == 0 and "fine" in r.stdout, r.stdout + r.stderr
 
 
-def test_importing_the_cpu_kernels_loads_no_mpi():
-    r = _python("import sys, graphengine, graphengine.distributed, kernels.cpu, kernels.registry\n"
-                "kernels.registry.load_backend('cpu')\n"
-                "print(sorted(m for m in sys.modules if 'mpi' in m.lower() and 'distributed' not in m"
-                " and m != 'kernels.cpu.mpi'))")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "[]", r.stdout
-
-
 @pytest.mark.skipif(not HAVE_MPI4PY, reason='needs mpi4py: pip install -e ".[mpi]"')
 def test_one_rank_without_mpiexec():
     code = """
@@ -127,16 +123,28 @@ opt = hvd.DistributedOptimizer(ge.train.GradientDescentOptimizer(0.1))
 train = opt.minimize(ge.reduce_sum(w * w))
 assert not [op for op in ge.get_default_graph().get_operations() if op.type == "allreduce_fused"]
 y = hvd.allreduce(w.value() * 2.0)
-with ge.Session() as s:
+with ge.Session(jit="op") as s:
     s.run(ge.global_variables_initializer())
     s.run(hvd.broadcast_global_variables(0))
     s.run(train)
     np.testing.assert_allclose(s.run(y), np.full(3, 1.6))
     np.testing.assert_allclose(s.run(hvd.allgather(ge.reduce_sum(w))), [2.4])
+try:
+    hvd.allreduce(ge.constant([1, 2], ge.int64))  # a mean of integers
+except ge.DTypeError as e:
+    assert "average=False" in str(e), e
+else:
+    raise AssertionError("averaging integers should fail at build time")
 print("fine")
 """
     r = _python(code)
     assert r.returncode == 0 and "fine" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not HAVE_MPI4PY, reason='needs mpi4py: pip install -e ".[mpi]"')
+def test_another_mpis_launcher_is_an_error_not_n_lone_copies():
+    r = _python("import graphengine.distributed as hvd\nhvd.init()", OMPI_COMM_WORLD_SIZE="2")
+    assert r.returncode != 0 and "started as one of 2 ranks" in r.stderr, r.stderr[-2000:]
 
 
 def test_shards_partition_each_epoch_like_one_process_with_the_whole_batch():

@@ -41,3 +41,20 @@ def test_softmax_regression_classifies():
 
 def test_multiclass_svm_classifies():
     assert _load("multiclass_svm").main(epochs=8) >= 0.9
+
+
+def test_tf1_batchnorm_tensorboard_learns_and_logs(tmp_path):
+    import pytest
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc, logdir = _load("tf1_batchnorm_tensorboard").main(str(tmp_path), training_epochs=2)
+    assert acc >= 0.85
+    ea = EventAccumulator(logdir)
+    ea.Reload()
+    assert {"loss", "accuracy"} <= set(ea.Tags()["scalars"]) and ea.Tags()["graph"]
+    assert [e.step for e in ea.Scalars("loss")][:3] == [0, 10, 20]
+
+
+def test_cnn_digits_learns():
+    # a short run of the CNN example (the full 15 epochs reach ~97%)
+    assert _load("cnn_digits").main(epochs=5, progress=False) >= 0.9

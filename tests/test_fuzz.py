@@ -312,3 +312,89 @@ def test_wrong_feeds_raise_feed_error_and_session_survives(mode, bad_shape, bad_
         np.testing.assert_array_equal(sess.run(w), before)
     l0 = sess.run(loss, {x: good})
     assert np.isfinite(l0)
+
+
+# ----- NaN, +-inf and empty inputs (issue 14) -------------------------------------------------
+
+NAN_EXACT = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide,
+             "pow": np.power, "maximum": np.maximum, "minimum": np.minimum,
+             "squared_difference": lambda x, y: np.square(x - y), "equal": np.equal,
+             "not_equal": np.not_equal, "less": np.less, "greater_equal": np.greater_equal}
+SPECIAL_VALUES = np.array([np.nan, np.inf, -np.inf, 0.0, -1.5, 2.5])
+EMPTY_BCAST = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=0, max_side=3)
+REDUCTIONS = {"reduce_sum": (ge.reduce_sum, lambda x, ax, k: np.sum(x, axis=ax, keepdims=k)),
+              "reduce_mean": (ge.reduce_mean, lambda x, ax, k: np.mean(x, axis=ax, keepdims=k)),
+              "reduce_max": (ge.reduce_max, lambda x, ax, k: np.max(x, axis=ax, keepdims=k, initial=-np.inf)),
+              "reduce_min": (ge.reduce_min, lambda x, ax, k: np.min(x, axis=ax, keepdims=k, initial=np.inf))}
+
+
+def _special(rng, shape):
+    v = rng.uniform(-3, 3, shape)
+    mask = rng.random(shape) < 0.4
+    v[mask] = rng.choice(SPECIAL_VALUES, int(mask.sum()))
+    return v
+
+
+def _special_case(shapes, seed, unknown, axis_seed):
+    rng = np.random.default_rng(seed)
+    g = ge.Graph()
+    feed, fetch, want = {}, [], []
+    with g.as_default(), np.errstate(all="ignore"):
+        for name, fn in NAN_EXACT.items():
+            xs = [_special(rng, s) for s in shapes.input_shapes]
+            ps = [ge.placeholder(ge.float64, tuple(None for _ in s) if unknown else s) for s in shapes.input_shapes]
+            fetch.append(apply1(name, ps, {}))
+            feed.update(zip(ps, xs, strict=True))
+            want.append(fn(*xs))
+        x = _special(rng, shapes.result_shape)
+        p = ge.placeholder(ge.float64, tuple(None for _ in x.shape) if unknown else x.shape)
+        feed[p] = x
+        r = len(x.shape)
+        axis = None if r == 0 or axis_seed % 3 == 0 else axis_seed % r
+        for op, ref in REDUCTIONS.values():
+            fetch.append(op(p, axis=axis, keepdims=bool(axis_seed % 2)))
+            want.append(ref(x, axis, bool(axis_seed % 2)))
+    return g, feed, fetch, want
+
+
+def _check_special(case, modes):
+    g, feed, fetch, want = case
+    for m in modes:
+        sess = ge.Session(graph=g, **MODES[m])
+        with np.errstate(all="ignore"):
+            got = sess.run(fetch, feed)
+        if m == "step":
+            assert _compiled(sess)
+        for k, (w, v) in enumerate(zip(want, got, strict=True)):
+            assert np.shape(v) == np.shape(w), (m, k)
+            np.testing.assert_allclose(v, w, rtol=1e-12, atol=0, equal_nan=True, err_msg=f"{m} fetch {k}")
+
+
+@settings(FUZZ, max_examples=60)
+@given(shapes=EMPTY_BCAST, seed=st.integers(0, 2**16), unknown=st.booleans(), axis_seed=st.integers(0, 99))
+def test_nan_inf_and_empty_inputs_match_numpy(shapes, seed, unknown, axis_seed):
+    """Binary ops whose NumPy definition is exact on NaN/inf, and every reduction (NaN, inf and
+    empty axes included), on random broadcast shapes with zero-length dims."""
+    _check_special(_special_case(shapes, seed, unknown, axis_seed), ["reference", "op"])
+
+
+@settings(FUZZ, max_examples=3)
+@given(shapes=EMPTY_BCAST, seed=st.integers(0, 2**16), unknown=st.booleans(), axis_seed=st.integers(0, 99))
+def test_nan_inf_and_empty_inputs_compiled_step_match_numpy(shapes, seed, unknown, axis_seed):
+    _check_special(_special_case(shapes, seed, unknown, axis_seed), ["step"])
+
+
+@settings(FUZZ, max_examples=200)
+@given(recipe=dags(), seed=st.integers(0, 2**16))
+def test_random_dags_with_nan_inf_feeds_op_executor_matches_reference(recipe, seed):
+    g = ge.Graph()
+    with g.as_default():
+        xs, outs, loss = build(recipe)
+        fetch = [loss] + outs + [gr for gr in ge.gradients(loss, xs) if gr is not None]
+    rng = np.random.default_rng(seed)
+    feed = {x: _special(rng, x.shape) for x in xs}
+    results = {}
+    with np.errstate(all="ignore"):
+        for m in ("reference", "op"):
+            results[m] = ge.Session(graph=g, **MODES[m]).run(fetch, feed)
+    assert_same(results)

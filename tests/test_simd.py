@@ -17,9 +17,8 @@ from llvmlite import binding as llvm
 from kernels.cpu import simd
 
 NAMES = ["exp", "expm1", "log", "log1p", "tanh", "sigmoid", "softplus"]
-F32_ULP = 2
+F32_ULP = dict(exp=1, expm1=1, log=1, log1p=1, tanh=2, sigmoid=2, softplus=2)
 F64_REL = 1e-15  # normal results; denormal results within F64_ULP
-F64_ULP = 2
 
 
 @functools.cache
@@ -91,6 +90,7 @@ def _sample64():
 
 SAMPLE64 = _sample64()
 HAVE_LONGDOUBLE = np.finfo(np.longdouble).eps < np.finfo(np.float64).eps
+F64_ULP = 2 if HAVE_LONGDOUBLE else 3  # else the reference itself is NumPy's float64 (<= 1 ulp)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -101,7 +101,7 @@ def test_float32_within_2ulp_full_range(name):
         want = want.astype(np.float32)
     d = ulps(got, want)
     k = int(np.argmax(d))
-    assert d[k] <= F32_ULP, f"v{name}({SWEEP32[k]!r}) = {got[k]!r}, want {want[k]!r}: {d[k]} ulp"
+    assert d[k] <= F32_ULP[name], f"v{name}({SWEEP32[k]!r}) = {got[k]!r}, want {want[k]!r}: {d[k]} ulp"
 
 
 @pytest.mark.parametrize("name", NAMES)

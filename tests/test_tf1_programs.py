@@ -18,8 +18,9 @@ def _load(name):
 
 
 def test_all_six_programs_exist():
-    assert TF1_PROGRAMS == ["tf1_autoencoder.py", "tf1_basic_operations.py", "tf1_linear_regression.py",
-                            "tf1_logistic_regression.py", "tf1_mlp.py", "tf1_save_restore.py"]
+    assert TF1_PROGRAMS == ["tf1_autoencoder.py", "tf1_basic_operations.py", "tf1_batchnorm_tensorboard.py",
+                            "tf1_linear_regression.py", "tf1_logistic_regression.py", "tf1_mlp.py",
+                            "tf1_save_restore.py"]
 
 
 @pytest.mark.parametrize("fname", TF1_PROGRAMS)

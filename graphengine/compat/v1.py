@@ -5,11 +5,12 @@ API (graphengine's own names already follow TF1); this module adds TF1's argumen
 (``reduction_indices``, ``keep_dims``, ``dimension``, ``dim``), its initializer classes,
 ``tf.contrib.layers``, ``tf.layers.dense``, ``tf.train.Saver`` and friends.
 
-A TF1 symbol that graphengine does not support raises ``NotImplementedError`` naming it
-(``tf.nn.conv2d is not supported by graphengine.compat.v1 ...``), on this module and on each
-sub-namespace, never an ``AttributeError``. (Names starting with an underscore, and the few that
-pytest/unittest probe on modules, still raise ``AttributeError``, so ``copy``, ``pickle``,
-``hasattr(tf, "__path__")`` and test collectors behave.)
+A TF1 symbol that graphengine does not support raises ``UnsupportedTF1Error`` naming it
+(``tf.nn.dynamic_rnn is not supported by graphengine.compat.v1 ...``), on this module and on each
+sub-namespace. It is both a ``NotImplementedError`` and an ``AttributeError``, so probes
+(``hasattr(tf, name)``, ``getattr(tf, name, default)``, matplotlib's look for ``is_tensor``) see
+the name as absent while people read why. (Names starting with an underscore, and the few that
+pytest/unittest probe on modules, raise a plain ``AttributeError``.)
 
 >>> import graphengine.compat.v1 as tf
 >>> a = tf.placeholder("float", [None, 2])
@@ -33,24 +34,23 @@ from .. import checkpoint as _ckpt
 from .. import initializers as _init
 from .. import losses as _losses
 from .. import regularizers as _reg
+from .. import variables as _vars
 from ..ops import elementwise as _ew
 from ..ops import nn as _nn_ops
 from ..ops import reduce as _red
 from ..variables import _scopes
+from . import v1_conv as _v1_conv
 
 # Why some popular TF1 symbols are missing, shown in their NotImplementedError.
 _HINTS = {
-    "nn.conv2d": "convolutions are not implemented; graphengine covers dense (matmul) models",
-    "nn.max_pool": "pooling is not implemented (no convolutions either)",
     "contrib.rnn": "recurrent cells are not implemented",
     "nn.rnn_cell": "recurrent cells are not implemented",
     "nn.dynamic_rnn": "recurrent networks are not implemented",
-    "layers.conv2d": "convolutions are not implemented; tf.layers.dense is",
     "data": "tf.data is not implemented; use graphengine.datasets.batches",
-    "examples": "use graphengine.datasets.load_mnist(directory) with the IDX files",
+    "examples": "run the program with `python -m graphengine.tf1 program.py`, which provides "
+                "tensorflow.examples.tutorials.mnist.input_data, or use graphengine.datasets.load_mnist",
     "while_loop": "graphs here have no control flow; unroll in Python",
     "cond": "graphs here have no control flow; use tf.where",
-    "shape": "tensor shapes are static here; use x.shape / x.get_shape()",
 }
 
 
@@ -63,8 +63,9 @@ def _is_probe(name: str) -> bool:
     return name.startswith("_") or name.startswith("pytest_") or name in _TOOL_PROBES
 
 
-class UnsupportedTF1Error(NotImplementedError):
-    """A TF1 symbol that graphengine.compat.v1 does not provide."""
+class UnsupportedTF1Error(NotImplementedError, AttributeError):
+    """A TF1 symbol that graphengine.compat.v1 does not provide: an ``AttributeError`` too, so
+    ``hasattr``/``getattr(tf, name, default)`` probes treat it as absent."""
 
 
 def _unsupported(path: str) -> UnsupportedTF1Error:
@@ -113,18 +114,6 @@ Graph, Tensor, Operation = _ge.Graph, _ge.Tensor, _ge.Operation
 Variable = _ge.Variable
 
 
-def _tf1_values(x: Any) -> Any:
-    """0-d arrays become NumPy scalars (``np.float32``), as TF1's ``Session.run`` returns them."""
-    if isinstance(x, _np.ndarray):
-        return x[()] if x.ndim == 0 else x
-    if isinstance(x, list | tuple):
-        return type(x)(_tf1_values(v) for v in x) if not hasattr(x, "_fields") else \
-            type(x)(*(_tf1_values(v) for v in x))
-    if isinstance(x, dict):
-        return type(x)((k, _tf1_values(v)) for k, v in x.items())
-    return x
-
-
 class Session(_ge.Session):
     """``tf.Session``: a ``graphengine.Session`` whose ``run`` returns NumPy scalars for 0-d
     results (``"%i" % sess.run(a + b)`` works, as in TF1).
@@ -135,7 +124,8 @@ class Session(_ge.Session):
     'int32'
     """
 
-    # the core Session already returns NumPy scalars for 0-d fetches and keeps fed scalars 0-d
+    # the core Session already returns NumPy scalars for 0-d fetches, keeps fed scalars 0-d and
+    # turns fed str values into bytes
 
 
 class InteractiveSession(Session, _ge.InteractiveSession):
@@ -223,7 +213,7 @@ def ones_like(x: Any, dtype: Any = None, name: str | None = None) -> Any:
 
 # ----- math by TF1 names -------------------------------------------------------------------
 add, subtract, multiply, divide = _ge.add, _ge.subtract, _ge.multiply, _ge.divide
-div = truediv = divide
+truediv = divide  # tf.div (Python 2 division) and TF1's truediv: compat/tf1_ops.py
 mul, sub = multiply, subtract  # pre-1.0 spellings still found in tutorials
 pow, exp, log, log1p = _ge.pow, _ge.exp, _ge.log, _ge.log1p  # noqa: A001
 sqrt, rsqrt, square, abs, sign = _ge.sqrt, _ge.rsqrt, _ge.square, _ge.abs, _ge.sign  # noqa: A001
@@ -350,7 +340,7 @@ class VariableScope:
     def reuse_variables(self) -> None:
         """From now on, ``get_variable`` in this scope fetches existing variables (TF1)."""
         st = _scopes(self._graph).stack
-        for i in range(len(st) - 1, -1, -1):
+        for i in builtins.range(len(st) - 1, -1, -1):  # tf.range shadows range here
             if st[i][0] == self.name:
                 st[i] = (st[i][0], True, st[i][2])
                 return
@@ -386,15 +376,7 @@ def get_variable_scope() -> VariableScope:
     return VariableScope(st[-1][0] if st else "", get_default_graph())
 
 
-def _unique_layer_name(base: str) -> str:
-    """TF1 layer naming: dense, dense_1, ... unique within the current variable scope."""
-    graph = get_default_graph()
-    counts: dict = graph.collections.setdefault("_compat_layer_names", {})
-    st = _scopes(graph).stack
-    key = (st[-1][0] if st else "", base)
-    n = counts.get(key, 0)
-    counts[key] = n + 1
-    return base if n == 0 else f"{base}_{n}"
+_unique_layer_name = _vars.unique_layer_name
 
 
 # ----- layers ------------------------------------------------------------------------------
@@ -485,18 +467,6 @@ def _xw_plus_b(x: Any, weights: Any, biases: Any, name: str | None = None) -> An
     return _nn_ops.bias_add(_ge.matmul(x, weights), biases, name=name)
 
 
-def _log_loss(labels: Any, predictions: Any, weights: Any = 1.0, epsilon: float = 1e-7,
-              scope: str | None = None) -> Any:
-    """``tf.losses.log_loss``: mean of -y log(p + eps) - (1 - y) log(1 - p + eps)."""
-    p = _ge.as_tensor(predictions)
-    y = _ge.as_tensor(labels, p.dtype) if not isinstance(labels, _ge.Tensor) else labels
-    with _ge.name_scope(scope or "log_loss"):
-        per = _ew.negative(_ew.add(_ew.multiply(y, _ge.log(_ew.add(p, epsilon))),
-                                   _ew.multiply(_ew.subtract(1.0, y), _ge.log(_ew.add(_ew.subtract(1.0, p),
-                                                                                     epsilon)))))
-        return _red.reduce_mean(_ew.multiply(per, weights))
-
-
 nn = _Namespace(
     "nn", "TF1 ``tf.nn``.",
     relu=_ge.relu, relu6=_ge.nn.relu6, elu=_ge.elu, softplus=_ge.softplus, leaky_relu=_ge.leaky_relu,
@@ -515,7 +485,7 @@ losses = _Namespace(
     sigmoid_cross_entropy=_losses.sigmoid_cross_entropy,
     softmax_cross_entropy=_losses.softmax_cross_entropy,
     sparse_softmax_cross_entropy=_losses.sparse_softmax_cross_entropy,
-    get_regularization_loss=_losses.get_regularization_loss, log_loss=_log_loss,
+    get_regularization_loss=_losses.get_regularization_loss, log_loss=_losses.log_loss,
 )
 
 
@@ -544,8 +514,9 @@ _initializers = _Namespace(
 )
 initializers = _initializers
 
-layers = _Namespace("layers", "TF1 ``tf.layers``: only ``dense``, ``flatten`` and ``dropout``.",
+layers = _Namespace("layers", "TF1 ``tf.layers``: ``dense``, ``flatten``, ``dropout``, convolution and pooling.",
                     dense=_dense, flatten=_flatten, dropout=_layers_dropout)
+_v1_conv.install(nn, layers)  # tf.nn.conv2d, tf.nn.max_pool, tf.layers.conv2d, ... (compat/v1_conv.py)
 
 contrib = _Namespace(
     "contrib", "TF1 ``tf.contrib``: only ``contrib.layers``' initializers, regularizers and layers.",
@@ -593,6 +564,14 @@ def executing_eagerly() -> bool:
 from .v1_bn_summary import install as _install_bn_summary  # noqa: E402
 
 _install_bn_summary(globals())
+
+from .tf1_ops import install as _install_tf1_ops  # noqa: E402  (div, clip_*, reduce_prod, schedules, ...)
+
+_install_tf1_ops(globals())
+
+from .tf1_surface import install as _install_tf1_surface  # noqa: E402  (strings, device, shape, slicing)
+
+_install_tf1_surface(globals())
 
 __all__ = sorted(k for k, v in globals().items()
                  if not k.startswith("_") and k not in {"annotations", "builtins", "contextlib", "types",

@@ -13,14 +13,15 @@ from ..ops.registry import OPS
 from .program import Program
 
 FOLD_LIMIT = 1 << 16  # fold constants up to this many elements (bigger ones stay computed)
-_NO_CSE = {"placeholder", "variable", "random", "random_uniform_like", "group"}
+_NO_CSE = {"placeholder", "variable", "random", "random_shaped", "random_uniform_like", "group"}
 
 
 def _attr_key(attrs: dict):
     out = []
     for k, v in sorted(attrs.items()):
         if isinstance(v, np.ndarray):
-            out.append((k, v.dtype.str, v.shape, v.tobytes()))
+            data = tuple(v.reshape(-1).tolist()) if v.dtype == object else v.tobytes()  # strings
+            out.append((k, v.dtype.str, v.shape, data))
         elif isinstance(v, Operation | _dt.DType | str | int | float | bool | tuple | type(None)):
             out.append((k, v if not isinstance(v, Operation) else id(v)))
         else:

@@ -89,9 +89,11 @@ def grouped_allreduce(tensors: list[Any], average: bool = True, name: str | None
     return out
 
 
-def allreduce(tensor: Any, average: bool = True, name: str | None = None, op: str | None = None) -> Tensor:
+def allreduce(tensor: Any, average: bool = True, name: str | None = None, op: str | None = None,
+              **_horovod: Any) -> Tensor:
     """A graph op: ``tensor``'s mean (``average=True``, or ``op=Average``) or sum (``op=Sum``)
-    over all ranks, the same on every rank."""
+    over all ranks, the same on every rank. Horovod's ``device_dense``, ``compression``, ...
+    are accepted and ignored."""
     if op is not None:
         average = op == Average
     return grouped_allreduce([tensor], average, name)[0]
@@ -161,6 +163,8 @@ class DistributedOptimizer:
         _mpi.comm()
 
     def __getattr__(self, attr: str) -> Any:
+        if attr == "_optimizer":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(attr)
         return getattr(self._optimizer, attr)
 
     def _reduce(self, grads_and_vars: list) -> list:

@@ -6,6 +6,7 @@ Nothing here runs at ``import graphengine``: without mpi4py installed, only call
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -22,7 +23,7 @@ class MPIUnavailableError(GraphEngineError, ImportError):
 
 class _World:
     comm: Any = None            # the communicator every collective runs on
-    local: tuple | None = None  # (local rank, local size), computed on first use
+    local: tuple | None = None  # (local rank, local size) on this machine
 
 
 _world = _World()
@@ -38,11 +39,30 @@ def mpi() -> Any:
     return MPI
 
 
+# what launchers tell each process about the job's size (MPICH/Intel MPI's hydra, Open MPI)
+_LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
+
+
+def _check_launcher(MPI: Any) -> None:
+    """A job started by another MPI's mpiexec makes every process a job of its own: N copies
+    training alone, silently. Say so instead."""
+    told = max((int(os.environ[k]) for k in _LAUNCHER_SIZE if os.environ.get(k, "").isdigit()), default=1)
+    if told > 1 and MPI.COMM_WORLD.Get_size() == 1:
+        raise MPIUnavailableError(
+            f"this process was started as one of {told} ranks, but MPI sees a job of 1: the "
+            f"mpiexec is not the one of the MPI library mpi4py uses ({MPI.Get_library_version().splitlines()[0]}); "
+            f"run the mpiexec installed with it ({INSTALL_HINT})")
+
+
 def init(comm: Any = None) -> None:
     MPI = mpi()
     if _world.comm is None or comm is not None:
+        _check_launcher(MPI)
         _world.comm = MPI.COMM_WORLD if comm is None else comm
-        _world.local = None
+        # the ranks on this machine, found now: it is a collective, and every rank runs init
+        node = _world.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        _world.local = (node.Get_rank(), node.Get_size())
+        node.Free()
     _install_abort_hook()
 
 
@@ -57,10 +77,7 @@ def comm() -> Any:
 
 
 def local() -> tuple[int, int]:
-    if _world.local is None:
-        node = comm().Split_type(mpi().COMM_TYPE_SHARED)
-        _world.local = (node.Get_rank(), node.Get_size())
-        node.Free()
+    comm()
     return _world.local
 
 

@@ -77,7 +77,8 @@ def _allgather_ref(a, x):
     return out
 
 
-defop("allgather", "movement", _allgather_infer, ref=_allgather_ref, stateful=True,
+# host: the values go through the host (allgather's output size is known only at run time)
+defop("allgather", "movement", _allgather_infer, ref=_allgather_ref, stateful=True, meta={"host": True},
       differentiable=False, doc="every rank's tensor concatenated along axis 0, in rank order")
 
 
@@ -93,4 +94,5 @@ def _broadcast_ref(a, *xs):
 
 
 defop("broadcast", "movement", lambda s, d, a: list(zip(s, d)), ref=_broadcast_ref, stateful=True,
-      differentiable=False, num_outputs=-1, doc="rank `root`'s values of every input, on every rank")
+      differentiable=False, meta={"host": True}, num_outputs=-1,
+      doc="rank `root`'s values of every input, on every rank")

@@ -45,8 +45,12 @@ def _infer(rule: str) -> Callable:
             raise DTypeError(f"needs bool inputs, got {dt.name}")
         if rule in ("bool", "logical"):
             return [(shape, _dt.bool_)]
-        if rule == "truediv" and not dt.is_floating:
-            return [(shape, _dt.float64)]
+        if rule == "int" and not dt.is_integer:
+            raise DTypeError(f"needs integer inputs, got {dt.name}")
+        if rule == "truediv":
+            if dt.is_bool:
+                raise DTypeError("true division of bool tensors; use ge.cast first")
+            return [(shape, _dt.truediv_dtype(dt))]
         return [(shape, dt)]
     return infer
 
@@ -102,6 +106,17 @@ def _g_where(op, g):
     return [None, _unbroadcast(where(c, g[0], z0), a), _unbroadcast(where(c, z0, g[0]), b)]
 
 
+def _g_sign(op, g):
+    # TF1: zeros, not None (the step function is flat almost everywhere)
+    from .shape import broadcast_like
+    return [broadcast_like(zeros_like_scalar(g[0]), op.inputs[0])]
+
+
+def _truediv_ref(a, x, y):
+    dt = _dt.truediv_dtype(_dt.as_dtype(x.dtype)).np
+    return np.true_divide(x.astype(dt), y.astype(dt))
+
+
 def _g_cast(op, g):
     x = op.inputs[0]
     if not (x.dtype.is_floating and op.outputs[0].dtype.is_floating):
@@ -130,15 +145,20 @@ def _g_unary(fn: Callable[[Tensor, Tensor, Tensor], Tensor]):
 
 
 # name: (arity, dtype rule, template, numpy reference, gradient rule or None if not differentiable)
+# NaN semantics are the reference's (NumPy's, and TF's on the CPU): a comparison with NaN is
+# False, so a template that selects by comparison must let a NaN operand through explicitly
+# (``{0} != {0}``); the op database's NaN/inf samples check every template on every backend.
 ELEMENTWISE: dict[str, tuple] = {
     "add": (2, "numeric", "{0} + {1}", lambda a, x, y: x + y, _g_add),
     "subtract": (2, "numeric", "{0} - {1}", lambda a, x, y: x - y, _g_sub),
     "multiply": (2, "numeric", "{0} * {1}", lambda a, x, y: x * y, _g_mul),
-    "divide": (2, "truediv", "{0} / {1}", lambda a, x, y: np.true_divide(x, y), _g_div),
+    "divide": (2, "truediv", "{0} / {1}", _truediv_ref, _g_div),
+    # integer floor division (floats: floor(x / y), as TF1's floordiv); no gradient, as TF1
+    "floordiv": (2, "int", "{0} // {1}", lambda a, x, y: np.floor_divide(x, y), None),
     "pow": (2, "numeric", "{0} ** {1}", lambda a, x, y: np.power(x, y), _g_pow),
-    "maximum": (2, "numeric", "{0} if {0} >= {1} else {1}", lambda a, x, y: np.maximum(x, y),
+    "maximum": (2, "numeric", "{0} if ({0} >= {1} or {0} != {0}) else {1}", lambda a, x, y: np.maximum(x, y),
                 _g_select("greater_equal", "less")),
-    "minimum": (2, "numeric", "{0} if {0} <= {1} else {1}", lambda a, x, y: np.minimum(x, y),
+    "minimum": (2, "numeric", "{0} if ({0} <= {1} or {0} != {0}) else {1}", lambda a, x, y: np.minimum(x, y),
                 _g_select("less_equal", "greater")),
     "squared_difference": (2, "numeric", "({0} - {1}) * ({0} - {1})",
                            lambda a, x, y: (x - y) ** 2,
@@ -155,7 +175,14 @@ ELEMENTWISE: dict[str, tuple] = {
     "negative": (1, "numeric", "-{0}", lambda a, x: -x, lambda op, g: [negative(g[0])]),
     "abs": (1, "numeric", "abs({0})", lambda a, x: np.abs(x),
             _g_unary(lambda x, y, g: multiply(g, sign(x)))),
-    "sign": (1, "numeric", "(1 if {0} > 0 else (-1 if {0} < 0 else 0))", lambda a, x: np.sign(x), None),
+    "sign": (1, "numeric", "(1 if {0} > 0 else (-1 if {0} < 0 else ({0} if {0} != {0} else 0)))",
+             lambda a, x: np.sign(x), _g_sign),
+    "floor": (1, "float", "math.floor({0})", lambda a, x: np.floor(x), None),
+    "ceil": (1, "float", "math.ceil({0})", lambda a, x: np.ceil(x), None),
+    "sin": (1, "float", "math.sin({0})", lambda a, x: np.sin(x),
+            _g_unary(lambda x, y, g: multiply(g, cos(x)))),
+    "cos": (1, "float", "math.cos({0})", lambda a, x: np.cos(x),
+            _g_unary(lambda x, y, g: negative(multiply(g, sin(x))))),
     "square": (1, "numeric", "{0} * {0}", lambda a, x: x * x,
                _g_unary(lambda x, y, g: multiply(g, multiply(x, 2)))),
     "sqrt": (1, "float", "math.sqrt({0})", lambda a, x: np.sqrt(x),
@@ -171,8 +198,10 @@ ELEMENTWISE: dict[str, tuple] = {
     "sigmoid": (1, "float", "1 / (1 + math.exp(-{0}))", lambda a, x: _np_sigmoid(x),
                 _via("sigmoid_grad", use_output=True)),
     "tanh": (1, "float", "math.tanh({0})", lambda a, x: np.tanh(x), _via("tanh_grad", use_output=True)),
-    "relu": (1, "numeric", "{0} if {0} > 0 else 0", lambda a, x: np.maximum(x, 0), _via("relu_grad")),
-    "relu6": (1, "numeric", "min(max({0}, 0), 6)", lambda a, x: np.clip(x, 0, 6), _via("relu6_grad")),
+    "relu": (1, "numeric", "{0} if ({0} > 0 or {0} != {0}) else 0", lambda a, x: np.maximum(x, 0),
+             _via("relu_grad")),
+    "relu6": (1, "numeric", "(0 if {0} < 0 else (6 if {0} > 6 else {0}))", lambda a, x: np.clip(x, 0, 6),
+              _via("relu6_grad")),
     "leaky_relu": (1, "float", "{0} if {0} > 0 else {alpha} * {0}",
                    lambda a, x: np.where(x > 0, x, a["alpha"] * x), _via("leaky_relu_grad", attrs=("alpha",))),
     "elu": (1, "float", "{0} if {0} > 0 else math.expm1({0})",
@@ -213,6 +242,8 @@ def _ew(op_type: str, *args: Any, name: str | None = None, **attrs: Any) -> Tens
     """Build an elementwise op; Python/NumPy values take the dtype of the tensor operands."""
     start = 1 if op_type == "where" else 0  # where's condition is bool whatever the values are
     ref = next((as_tensor(a).dtype for a in args[start:] if _is_tensorish(a)), None)
+    if ref is not None and ref.name == "string":  # leave the error to apply(): no string math
+        ref = None
     ins = []
     for i, a in enumerate(args):
         if _is_tensorish(a):
@@ -259,7 +290,9 @@ add = _api("add", "x + y with broadcasting.\n\n>>> import graphengine as ge\n"
                   ">>> (ge.constant([1.0]) + 2).dtype\nge.float32")
 subtract = _api("subtract", "x - y with broadcasting.")
 multiply = _api("multiply", "x * y with broadcasting.")
-divide = _api("divide", "x / y (true division; integer inputs give float64).")
+divide = _api("divide", "x / y, true division (TF1 ``truediv``): int8/int16/uint8 inputs give float32, "
+                        "int32/int64 float64.\n\n>>> import graphengine as ge\n"
+                        ">>> ge.divide(ge.constant([7]), 2).dtype\nge.float64")
 pow = _api("pow", "x ** y elementwise.")
 maximum = _api("maximum", "Elementwise max (gradient to x on ties).")
 minimum = _api("minimum", "Elementwise min (gradient to x on ties).")
@@ -275,7 +308,26 @@ logical_or = _api("logical_or", "Elementwise or of bool tensors.")
 logical_not = _api("logical_not", "Elementwise not of a bool tensor.")
 negative = _api("negative", "-x.")
 abs = _api("abs", "|x|.")
-sign = _api("sign", "-1, 0 or 1 (no gradient).")
+sign = _api("sign", "-1, 0 or 1 (its gradient is zeros, as TF1).")
+floor = _api("floor", "Largest integer not greater than x (no gradient, as TF1).")
+ceil = _api("ceil", "Smallest integer not less than x (no gradient, as TF1).")
+sin = _api("sin", "Sine.")
+cos = _api("cos", "Cosine.")
+
+
+def floordiv(x: Any, y: Any, name: str | None = None) -> Tensor:
+    """floor(x / y), keeping the dtype (TF1 ``floordiv``): integers divide exactly, floats as
+    ``floor(x / y)``. No gradient, as TF1.
+
+    >>> import graphengine as ge
+    >>> ge.floordiv(ge.constant([-7, 7]), 2).eval(session=ge.Session()).tolist()
+    [-4, 3]
+    """
+    a = next((as_tensor(v) for v in (x, y) if _is_tensorish(v)), None)
+    dt = a.dtype if a is not None else _dt.default_dtype_for(x)
+    if dt.is_floating:
+        return floor(divide(x, y), name=name)
+    return _ew("floordiv", x, y, name=name)
 square = _api("square", "x * x.")
 sqrt = _api("sqrt", "Square root.")
 rsqrt = _api("rsqrt", "1 / sqrt(x).")

@@ -133,9 +133,10 @@ def sparse_softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: A
     return apply("sparse_softmax_xent", [logits, as_tensor(labels)], {}, name).outputs[0]
 
 
-def softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: Any, logits: Any,
-                                      name: str | None = None, axis: int = -1) -> Tensor:
-    """Per-example cross-entropy with one-hot or probability ``labels`` (keyword arguments only)."""
+def softmax_cross_entropy_with_logits_v2(_sentinel: Any = None, *, labels: Any, logits: Any,
+                                         name: str | None = None, axis: int = -1) -> Tensor:
+    """Per-example cross-entropy with one-hot or probability ``labels`` (keyword arguments only);
+    gradients flow to the labels too (TF1's ``_v2``)."""
     if _sentinel is not None:
         raise TypeError("pass labels= and logits= by keyword, as in TF1")
     if axis not in (-1, 1):
@@ -144,7 +145,19 @@ def softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: Any, log
     return apply("softmax_xent", [logits, as_tensor(labels, logits.dtype)], {}, name).outputs[0]
 
 
-softmax_cross_entropy_with_logits_v2 = softmax_cross_entropy_with_logits
+def softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: Any, logits: Any,
+                                      name: str | None = None, axis: int = -1) -> Tensor:
+    """As ``_v2``, but no gradient reaches the labels (TF1's v1 stops it).
+
+    >>> import graphengine as ge
+    >>> y, x = ge.constant([[0.0, 1.0]]), ge.constant([[1.0, 2.0]])
+    >>> ge.gradients(ge.nn.softmax_cross_entropy_with_logits(labels=y, logits=x), [y])
+    [None]
+    """
+    from .shape import stop_gradient
+    logits = as_tensor(logits)
+    return softmax_cross_entropy_with_logits_v2(_sentinel, labels=stop_gradient(as_tensor(labels, logits.dtype)),
+                                                logits=logits, name=name, axis=axis)
 
 
 def sigmoid_cross_entropy_with_logits(_sentinel: Any = None, *, labels: Any, logits: Any,
@@ -197,3 +210,60 @@ def dropout(x: Any, keep_prob: Any = None, *, rate: Any = None, training: Any = 
     u = random_uniform_like(x, seed=seed)
     keep = cast(greater_equal(u, rate), x.dtype)
     return multiply(x, divide(keep, subtract(as_tensor(1, x.dtype), rate)), name=name or "dropout")
+
+
+# ----- composites: normalization, activations, top-k membership (TF1's definitions) ----------
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def l2_normalize(x: Any, axis: Any = None, epsilon: float = 1e-12, name: str | None = None) -> Tensor:
+    """``x / sqrt(max(sum(x ** 2, axis), epsilon))``, as TF1 (axis None: all axes)."""
+    from .elementwise import maximum, rsqrt, square
+    x = as_tensor(x)
+    sq = reduce_sum(square(x), axis, keepdims=True)
+    return multiply(x, rsqrt(maximum(sq, epsilon)), name=name)
+
+
+def selu(features: Any, name: str | None = None) -> Tensor:
+    """Scaled ELU: ``scale * (x if x > 0 else alpha * (exp(x) - 1))`` with TF1's constants."""
+    from .elementwise import elu, greater, where
+    x = as_tensor(features)
+    return where(greater(x, 0), multiply(x, SELU_SCALE), multiply(elu(x), SELU_SCALE * SELU_ALPHA),
+                 name=name)
+
+
+def softsign(features: Any, name: str | None = None) -> Tensor:
+    """``x / (1 + |x|)``."""
+    from .elementwise import abs, add
+    x = as_tensor(features)
+    return divide(x, add(abs(x), 1), name=name)
+
+
+def in_top_k(predictions: Any, targets: Any, k: int, name: str | None = None) -> Tensor:
+    """Whether each row's target class is among its ``k`` largest predictions (bool, per row).
+
+    As TF1: ties at the boundary count as in the top k (a target is in when fewer than k classes
+    score strictly higher); a row with a non-finite prediction, or an out-of-range target, gives False.
+
+    >>> import graphengine as ge
+    >>> p = ge.constant([[0.1, 0.8, 0.1], [0.5, 0.2, 0.3]])
+    >>> ge.nn.in_top_k(p, ge.constant([1, 2]), 1).eval(session=ge.Session()).tolist()
+    [True, False]
+    """
+    from .elementwise import equal, greater, greater_equal, less, logical_and, not_equal, where, zeros_like_scalar
+    from .shape import one_hot
+    p, t = as_tensor(predictions), as_tensor(targets)
+    if p.ndim != 2 or p.shape[1] is None:
+        raise ShapeError(f"in_top_k: predictions must be (batch, classes) with known classes, got {p.shape}")
+    if not t.dtype.is_integer:
+        raise DTypeError(f"in_top_k: targets must be integer class ids, got {t.dtype.name}")
+    n = p.shape[1]
+    mask = equal(one_hot(t, n, dtype=t.dtype), 1)
+    score = reduce_sum(where(mask, p, zeros_like_scalar(p)), 1, keepdims=True)
+    higher = reduce_sum(cast(greater(p, score), t.dtype), 1)
+    # TF1: a row with any non-finite prediction cannot say (False); x - x is NaN for inf and NaN
+    finite = equal(reduce_sum(cast(not_equal(subtract(p, p), 0), t.dtype), 1), 0)
+    ok = logical_and(logical_and(greater_equal(t, 0), less(t, n)), finite)
+    return logical_and(less(higher, int(k)), ok, name=name)

@@ -24,6 +24,11 @@ def _floordiv(x: Any, y: Any) -> Tensor:
     raise TypeError("// is not supported on tensors; use ge.divide and ge.cast")
 
 
+def _getitem(self: Any, key: Any) -> Tensor:
+    from .slicing import getitem
+    return getitem(self, key)
+
+
 def install() -> None:
     from ..variables import Variable
     for cls in (Tensor, Variable):
@@ -41,4 +46,5 @@ def install() -> None:
         cls.__or__ = _binary(ew.logical_or)
         cls.__invert__ = lambda self: ew.logical_not(self)
         cls.__floordiv__ = _floordiv
+        cls.__getitem__ = _getitem
         cls.__array_priority__ = 100

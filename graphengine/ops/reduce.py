@@ -35,17 +35,53 @@ def _g_max(op, g):
     return [multiply(mask, _expand(divide(g[0], count), x, op))]
 
 
+def reduce_identity(op_type: str, dtype: Any) -> float | int:
+    """What reduce_max/min give over an empty axis: the reduction's identity, as TF (-inf/+inf
+    for floats, the dtype's lowest/highest integer otherwise). NumPy raises instead."""
+    dt = np.dtype(dtype)
+    big = np.inf if dt.kind == "f" else int(np.iinfo(dt).max)
+    low = -np.inf if dt.kind == "f" else int(np.iinfo(dt).min)
+    return low if op_type == "reduce_max" else big
+
+
+def _count(a: dict, x: np.ndarray) -> int:
+    return int(np.prod([x.shape[i] for i in _np_axis(a, x)], dtype=np.int64))
+
+
+def _mean_ref(a, x):
+    """Float: NaN over an empty axis (NumPy, TF). Integer: the wrapped sum in the dtype divided
+    exactly, truncating toward zero (TF1), and 0 over an empty axis."""
+    axes, keep, n = _np_axis(a, x), a["keepdims"], _count(a, x)
+    if x.dtype.kind == "f":
+        if n == 0:
+            return np.full(np.sum(x, axis=axes, keepdims=keep).shape, np.nan, x.dtype)
+        return np.mean(x, axis=axes, keepdims=keep).astype(x.dtype)
+    s = np.sum(x, axis=axes, keepdims=keep, dtype=x.dtype)
+    if n == 0:
+        return s
+    q = s // n
+    return np.asarray(q + ((q * n != s) & (s < 0)), dtype=x.dtype)
+
+
+def _extreme_ref(op_type: str):
+    fn = np.max if op_type == "reduce_max" else np.min
+
+    def ref(a, x):
+        kw = {"initial": reduce_identity(op_type, x.dtype)} if _count(a, x) == 0 else {}
+        return np.asarray(fn(x, axis=_np_axis(a, x), keepdims=a["keepdims"], **kw), dtype=x.dtype)
+    return ref
+
+
 defop("reduce_sum", "reduce", _reduce_infer,
       ref=lambda a, x: np.sum(x, axis=_np_axis(a, x), keepdims=a["keepdims"], dtype=x.dtype),
       vjp=lambda op, g: [_expand(g[0], op.inputs[0], op)])
 defop("reduce_mean", "reduce", _reduce_infer,
-      # integer means truncate toward zero and keep the dtype, as TF1
-      ref=lambda a, x: np.mean(x, axis=_np_axis(a, x), keepdims=a["keepdims"]).astype(x.dtype),
+      ref=_mean_ref,
       vjp=lambda op, g: [_expand(g[0], op.inputs[0], op, mean=True)])
 defop("reduce_max", "reduce", _reduce_infer,
-      ref=lambda a, x: np.max(x, axis=_np_axis(a, x), keepdims=a["keepdims"]), vjp=_g_max)
+      ref=_extreme_ref("reduce_max"), vjp=_g_max)
 defop("reduce_min", "reduce", _reduce_infer,
-      ref=lambda a, x: np.min(x, axis=_np_axis(a, x), keepdims=a["keepdims"]), vjp=_g_max)
+      ref=_extreme_ref("reduce_min"), vjp=_g_max)
 
 
 def _expand_infer(s, d, a):
@@ -104,6 +140,9 @@ def reduce_min(x: Any, axis: Any = None, keepdims: bool = False, name: str | Non
 def _arg_infer(s, d, a):
     if s[0] is None:
         return [(None, a["output_type"])]
+    if s[0] and s[0][a["axis"]] == 0:  # also checked at run time, before any kernel runs
+        raise ShapeError(f"cannot take the index of the extreme value over an empty axis "
+                         f"{a['axis']} of shape {s[0]} (TF1 raises too)")
     return [(reduced_shape(s[0], (a["axis"],), False), a["output_type"])]
 
 
@@ -157,3 +196,37 @@ def sum_to_like(g: Tensor, x: Tensor) -> Tensor:
 def broadcast_like(a: Tensor, b: Tensor) -> Tensor:
     from .shape import broadcast_like as _bl
     return _bl(a, b)
+
+
+# ----- reduce_prod ----------------------------------------------------------------------------
+
+def _g_prod(op, g):
+    """d prod / d x_i = product of the others: prod / x_i with no zero in the group, the product
+    of the nonzero entries at a lone zero, 0 with two zeros or more (exact where TF1's
+    cumulative-product rule is, and built from public ops so it differentiates again)."""
+    from .elementwise import cast, divide, equal, logical_and, multiply, ones_like_scalar, where, zeros_like_scalar
+    x = op.inputs[0]
+    if not x.dtype.is_floating:
+        return [None]
+    zero = equal(x, 0)
+    n_zero = _expand(apply1("reduce_sum", [cast(zero, x.dtype)], dict(op.attrs)), x, op)
+    safe = where(zero, ones_like_scalar(x), x)
+    p_nz = _expand(apply1("reduce_prod", [safe], dict(op.attrs)), x, op)
+    lone = logical_and(zero, equal(n_zero, 1))
+    d = where(equal(n_zero, 0), divide(p_nz, safe), where(lone, p_nz, zeros_like_scalar(x)))
+    return [multiply(_expand(g[0], x, op), d)]
+
+
+defop("reduce_prod", "reduce", _reduce_infer,
+      ref=lambda a, x: np.prod(x, axis=_np_axis(a, x), keepdims=a["keepdims"], dtype=x.dtype),
+      vjp=_g_prod)
+
+
+def reduce_prod(x: Any, axis: Any = None, keepdims: bool = False, name: str | None = None) -> Tensor:
+    """Product over ``axis`` (int, list, or None for all); the gradient handles zeros.
+
+    >>> import graphengine as ge
+    >>> ge.reduce_prod(ge.constant([[1.0, 2.0], [3.0, 0.0]]), axis=1).eval(session=ge.Session()).tolist()
+    [2.0, 0.0]
+    """
+    return _reduce("reduce_prod", x, axis, keepdims, name)

@@ -58,6 +58,20 @@ def get_op_def(name: str) -> OpDef:
         raise KeyError(f"no op named {name!r} is registered") from None
 
 
+# Ops that take tf.string inputs (they move or combine strings on the host); any other op given a
+# string raises a DTypeError naming it and the user's line. Modules defining string ops add theirs.
+STRING_OPS: set[str] = {"identity", "stop_gradient", "placeholder_with_default", "reshape",
+                        "reshape_like", "expand_dims", "squeeze", "concat", "transpose"}
+
+
+def _no_strings(op_type: str, inputs: Sequence[Tensor]) -> None:
+    for t in inputs:
+        if t.dtype.name == "string":
+            raise DTypeError(f"{op_type} does not compute on strings ({t.name} is a tf.string tensor); "
+                             "strings support identity, reshape/concat/slicing, tf.strings.join and "
+                             "tf.as_string (numbers -> strings)")
+
+
 def apply(op_type: str, inputs: Sequence[Tensor], attrs: dict | None = None,
           name: str | None = None, *, control_inputs: Sequence[Operation] = ()) -> Operation:
     """Build one node of ``op_type``: infer shapes/dtypes now, raising with the user's line."""
@@ -70,6 +84,8 @@ def apply(op_type: str, inputs: Sequence[Tensor], attrs: dict | None = None,
                                    "build all parts of a model inside one graph")
     site = user_site()
     try:
+        if op_type not in STRING_OPS:
+            _no_strings(op_type, inputs)
         specs = od.infer([t.shape for t in inputs], [t.dtype for t in inputs], attrs)
     except (ShapeError, DTypeError) as e:
         scope = graph.current_scope()

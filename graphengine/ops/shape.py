@@ -60,6 +60,10 @@ def reshape(x: Any, shape: Any, name: str | None = None) -> Tensor:
     """
     x = as_tensor(x)
     shape = (shape,) if isinstance(shape, int | np.integer) else shape
+    from .dynamic import is_shape_tensor
+    if is_shape_tensor(shape):  # a shape known at run time (tf.shape(y), [tf.shape(y)[0], -1])
+        from .dynamic import reshape as dynamic_reshape
+        return dynamic_reshape(x, shape, name)
     return apply1("reshape", [x], {"shape": tuple(-1 if n is None else int(n) for n in shape)}, name)
 
 
@@ -247,8 +251,24 @@ defop("one_hot", "movement", _one_hot_infer, ref=_one_hot_ref, differentiable=Fa
 
 
 def one_hot(indices: Any, depth: int, on_value: float = 1, off_value: float = 0,
-            dtype: Any = _dt.float32, name: str | None = None) -> Tensor:
-    """One-hot rows for integer ``indices`` (out-of-range indices give all ``off_value``)."""
-    return apply1("one_hot", [as_tensor(indices)], {"depth": int(depth), "on_value": on_value,
-                                                    "off_value": off_value,
-                                                    "dtype": _dt.as_dtype(dtype)}, name)
+            dtype: Any = _dt.float32, name: str | None = None, axis: int = -1) -> Tensor:
+    """One-hot rows for integer ``indices`` (out-of-range indices give all ``off_value``).
+
+    ``axis`` is where the new ``depth`` axis goes (default last, as TF1).
+
+    >>> import graphengine as ge
+    >>> ge.one_hot(ge.constant([0, 2]), 3, axis=0).shape
+    (3, 2)
+    """
+    idx = as_tensor(indices)
+    attrs = {"depth": int(depth), "on_value": on_value, "off_value": off_value,
+             "dtype": _dt.as_dtype(dtype)}
+    if axis in (-1, None) or (idx.ndim is not None and axis == idx.ndim):
+        return apply1("one_hot", [idx], attrs, name)
+    if idx.ndim is None:
+        raise ShapeError(f"one_hot(axis={axis}) needs indices of known rank")
+    if not 0 <= axis <= idx.ndim:
+        raise ShapeError(f"one_hot: axis {axis} is out of range for indices of rank {idx.ndim}")
+    perm = list(range(idx.ndim))
+    perm.insert(axis, idx.ndim)
+    return transpose(apply1("one_hot", [idx], attrs), perm, name=name)

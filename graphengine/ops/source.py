@@ -35,7 +35,9 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
     src = np.asarray(value)
     if src.dtype.kind == "f" and dt.is_integer:
         raise DTypeError(f"constant: cannot store float values {src.ravel()[:3]}... as {dt.name}")
-    arr = src.astype(dt.np)
+    if not _dt.fits(src, dt):
+        raise DTypeError(f"constant: {value!r} does not fit in {dt.name} (values never wrap)")
+    arr = _dt.string_array(src) if dt == _dt.string else src.astype(dt.np)
     if shape is not None:
         shape = _static(shape)
         arr = np.broadcast_to(arr, shape) if arr.size == 1 else arr.reshape(shape)
@@ -108,16 +110,32 @@ def placeholder_with_default(input: Any, shape: Any = None, name: str | None = N
 
 def zeros(shape: Any, dtype: Any = _dt.float32, name: str = "zeros") -> Tensor:
     dt = _dt.as_dtype(dtype)
+    if _shape_tensor(shape):
+        from .dynamic import fill as dynamic_fill
+        return dynamic_fill(shape, np.zeros((), dt.np), name=name)
     return constant(np.zeros(_static(shape), dt.np), dt, name=name)
 
 
 def ones(shape: Any, dtype: Any = _dt.float32, name: str = "ones") -> Tensor:
     dt = _dt.as_dtype(dtype)
+    if _shape_tensor(shape):
+        from .dynamic import fill as dynamic_fill
+        return dynamic_fill(shape, np.ones((), dt.np), name=name)
     return constant(np.ones(_static(shape), dt.np), dt, name=name)
 
 
 def fill(dims: Any, value: Any, name: str = "Fill") -> Tensor:
-    return constant(np.full(_static(dims), value), name=name)
+    """``dims`` filled with ``value``; the dtype is the value's (a Python float gives float32).
+
+    >>> import graphengine as ge
+    >>> ge.fill([2, 3], 7.0).dtype
+    ge.float32
+    """
+    if _shape_tensor(dims) or isinstance(value, Tensor):
+        from .dynamic import fill as dynamic_fill
+        return dynamic_fill(dims, value, name=name)
+    dt = _dt.default_dtype_for(value)
+    return constant(np.full(_static(dims), value, dt.np), dt, name=name)
 
 
 # ----- random ----------------------------------------------------------------------------
@@ -154,7 +172,23 @@ def sample(attrs: dict, rng: np.random.Generator, shape: tuple) -> np.ndarray:
 defop("random", "source", _rng_infer, ref=None, differentiable=False, stateful=True)
 
 
+def _shape_tensor(shape: Any) -> bool:
+    from .dynamic import is_shape_tensor
+    return is_shape_tensor(shape)
+
+
+def _param(v: Any) -> Any:
+    """A random op's mean/stddev/minval/maxval: a number, or a tensor (then applied as graph ops)."""
+    return v if isinstance(v, Tensor) or hasattr(v, "_as_graph_tensor") else float(v)
+
+
 def _random(dist: str, shape: Any, dtype: Any, seed: int | None, name: str, **params: float) -> Tensor:
+    if any(isinstance(v, Tensor) or hasattr(v, "_as_graph_tensor") for v in params.values()):
+        from .dynamic import random_scaled
+        return random_scaled(dist, shape, dtype, seed, name, **params)
+    if _shape_tensor(shape):
+        from .dynamic import random as dynamic_random
+        return dynamic_random(dist, shape, dtype, seed, name, **params)
     shape = _static(shape)
     if shape is None or any(d is None for d in shape):
         raise ShapeError(f"{name}: random tensors need a fully known shape, got {shape}")
@@ -166,13 +200,13 @@ def _random(dist: str, shape: Any, dtype: Any, seed: int | None, name: str, **pa
 def random_normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = _dt.float32,
                   seed: int | None = None, name: str = "random_normal") -> Tensor:
     """Normal samples, new each run; reproducible with ``seed`` or ``ge.set_random_seed``."""
-    return _random("normal", shape, dtype, seed, name, mean=float(mean), stddev=float(stddev))
+    return _random("normal", shape, dtype, seed, name, mean=_param(mean), stddev=_param(stddev))
 
 
 def truncated_normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = _dt.float32,
                      seed: int | None = None, name: str = "truncated_normal") -> Tensor:
     """Normal samples redrawn beyond two standard deviations (TF1 ``truncated_normal``)."""
-    return _random("truncated_normal", shape, dtype, seed, name, mean=float(mean), stddev=float(stddev))
+    return _random("truncated_normal", shape, dtype, seed, name, mean=_param(mean), stddev=_param(stddev))
 
 
 def random_uniform(shape: Any, minval: float = 0.0, maxval: float | None = None,

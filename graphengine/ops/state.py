@@ -61,6 +61,15 @@ def _rmsprop_ref(a, var, ms, mom, lr, grad):
     return var - mom, ms, mom
 
 
+def _centered_rmsprop_ref(a, var, ms, mg, mom, lr, grad):
+    # TF1's ApplyCenteredRMSProp: the variance estimate is ms - mg^2 (mg: mean gradient)
+    c = 1 - a["rho"]
+    ms = ms + (grad * grad - ms) * c
+    mg = mg + (grad - mg) * c
+    mom = a["momentum"] * mom + lr * grad / np.sqrt(ms - mg * mg + a["epsilon"])
+    return var - mom, ms, mg, mom
+
+
 def _adam_ref(a, var, m, v, lr, t, grad):
     b1, b2 = a["beta1"], a["beta2"]
     lr_t = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
@@ -80,6 +89,7 @@ UPDATES = {
     "apply_momentum": (("var", "accum", "lr", "grad", "momentum"), _momentum_ref),
     "apply_rms_prop": (("var", "ms", "mom", "lr", "grad"), _rmsprop_ref),
     "apply_adam": (("var", "m", "v", "lr", "t", "grad"), _adam_ref),
+    "apply_centered_rms_prop": (("var", "ms", "mg", "mom", "lr", "grad"), _centered_rmsprop_ref),
     "apply_adagrad": (("var", "accum", "lr", "grad"), _adagrad_ref),
 }
 

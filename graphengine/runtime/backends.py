@@ -38,7 +38,8 @@ class KernelBackend:
 def make_backend(device: str, jit: str | None) -> Backend:
     """The backend for ``device``/``jit``; host ops (summaries) run beside it (runtime/hostops)."""
     from .hostops import HostOpsBackend
-    return HostOpsBackend(_make_backend(device, jit))
+    from .hoststrings import StringsOnHost
+    return HostOpsBackend(StringsOnHost(_make_backend(device, jit)))
 
 
 def _make_backend(device: str, jit: str | None) -> Backend:

@@ -22,6 +22,9 @@ def run_source(op: Operation, ins: list, state: State) -> tuple:
         return (state.read(op),)
     if t == "random":
         return (sample(op.attrs, state.rng(op), op.attrs["shape"]),)
+    if t == "random_shaped":  # a random op whose shape is a tensor (known at run time)
+        from ..ops.dynamic import host_ints
+        return (sample(op.attrs, state.rng(op), host_ints(ins[0])),)
     if t == "random_uniform_like":
         return (state.rng(op).random(ins[0].shape).astype(op.attrs["dtype"].np),)
     if t == "group":
@@ -69,7 +72,7 @@ class OpExecutor:
         self.steps: list[tuple[Operation, Callable | None]] = []
         for op in program.ops:
             kern = None
-            if op.type not in ("const", "variable", "random", "random_uniform_like", "group",
+            if op.type not in ("const", "variable", "random", "random_shaped", "random_uniform_like", "group",
                                "placeholder"):
                 kern = get_kernel(op.type)
             self.steps.append((op, kern))
@@ -137,7 +140,7 @@ class OpExecutor:
                     state.write(var, new)
                 outs = tuple(state.vars[v] for v in targets[:len(op.outputs)])
             for t, v in zip(op.outputs, outs):
-                vals[t] = v
+                vals.setdefault(t, v)  # a fed output (one of two, say) keeps the fed value
         return vals
 
     @staticmethod

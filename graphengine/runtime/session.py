@@ -102,7 +102,14 @@ class Session:
             _default.stack.remove(self)
 
     def close(self) -> None:
-        self._closed = True
+        """Release the plans and variable values; every later call raises (TF1)."""
+        with self._lock:  # waits for a run in flight
+            self._closed = True
+            self._plans = {}
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
 
     # running --------------------------------------------------------------------------------
     def run(self, fetches: Any, feed_dict: dict | None = None, options: Any = None,
@@ -117,8 +124,7 @@ class Session:
         arrays (CuPy on a GPU; new arrays, not the session's buffers) for zero-copy hand-off
         through ``__cuda_array_interface__`` / DLPack; on a CPU session it returns NumPy arrays.
         """
-        if self._closed:
-            raise RuntimeError("this Session is closed")
+        self._check_open()
         feed_dict = feed_dict or {}
         kind = type(fetches)
         # the cached path: per (fetches, feed keys, dtypes, ranks), what make_callable builds.
@@ -151,6 +157,7 @@ class Session:
         resolved = [self._resolve(x) for x in leaves]
         feeds = self._feeds(feed_dict)
         with self._lock:
+            self._check_open()
             exe = self._executable(resolved, feeds)
             vals = self._execute(exe, feeds, host=not device_arrays)
             out = [None if isinstance(r, Operation) else _out(vals[exe.program.resolve(r)], device_arrays)
@@ -195,8 +202,7 @@ class Session:
 
         def entry(vs: list, device_arrays: bool) -> Any:
             assert keep
-            if self._closed:
-                raise RuntimeError("this Session is closed")
+            self._check_open()
             for i, t, known in checks:
                 shape = vs[i].shape
                 for a, n in known:
@@ -250,8 +256,10 @@ class Session:
         >>> ge.Session(device="reference").plan_info(x * 2, {x: [[1.0, 2.0]]})["executor"]
         'op by op'
         """
+        self._check_open()
         leaves = [self._resolve(x) for x in flatten(fetches, _is_leaf)]
         with self._lock:  # builds (or reuses) the plan run would use, without running it
+            self._check_open()
             exe = self._executable(leaves, self._feeds(feed_dict or {}))
         compiled = hasattr(exe, "lay")
         info = {"backend": self.backend.name, "executor": "compiled step" if compiled else "op by op",
@@ -276,6 +284,7 @@ class Session:
         >>> float(f([1.0, 2.0]))
         3.0
         """
+        self._check_open()
         feed_list = list(feed_list or [])
         leaves = flatten(fetches, _is_leaf)
         resolved = [self._resolve(x) for x in leaves]
@@ -302,10 +311,13 @@ class Session:
                   else convert_feed(t, v, device_ok=dev_ok) for (t, dt, nd), v in zip(checks, values)]
             if fast is not None:
                 with lock:
+                    if self._closed:
+                        self._check_open()
                     got = fast(vs, state)
                     out = [None if j is None else _host_copy(got[j]) for j in slots]
             else:
                 with self._lock:
+                    self._check_open()
                     vals = self._execute(exe, dict(zip(ts, vs)), host=not device_arrays)
                     out = [None if g is None else _out(vals[g], device_arrays) for g in getters]
             if single:
@@ -336,6 +348,8 @@ class Session:
                 x = self.graph.get_tensor_by_name(x) if ":" in x else self.graph.get_operation_by_name(x)
             except KeyError as e:
                 raise KeyError(f"fetch {x!r}: {e.args[0]}") from None
+            except ValueError as e:
+                raise ValueError(f"fetch {x!r}: {e}") from None
         if isinstance(x, Tensor | Operation):
             if x.graph is not self.graph:
                 raise ValueError(f"fetch {x.name} belongs to another graph than this session's")
@@ -350,8 +364,9 @@ class Session:
             if isinstance(k, str):
                 try:
                     t = self.graph.get_tensor_by_name(k if ":" in k else k + ":0")
-                except (KeyError, IndexError):
-                    raise FeedError(f"feed_dict key {k!r} names no tensor of this graph") from None
+                except (KeyError, ValueError) as e:
+                    raise FeedError(f"feed_dict key {k!r} names no tensor of this graph: "
+                                    f"{e.args[0] if e.args else e}") from None
             if hasattr(t, "_as_graph_tensor"):
                 raise FeedError(f"cannot feed variable {t.name}; use var.load(value, session) "
                                 "to set its value")
@@ -366,19 +381,23 @@ class Session:
     def get_value(self, var: Any) -> np.ndarray:
         """A copy of ``var``'s current value in this session."""
         with self._lock:
+            self._check_open()
             return _host_copy(self.state.read(var.op))
 
     def set_value(self, var: Any, value: Any) -> None:
         """Set ``var``'s value (shape and dtype checked) without building graph ops."""
         arr = convert_feed(var.op.outputs[0], value, what="variable")
         with self._lock:
+            self._check_open()
             self.state.write(var.op, arr)
 
     def save(self, path: str, var_list: Any = None) -> str:
+        self._check_open()
         from ..checkpoint import save_state
         return save_state(self, path, var_list)
 
     def restore(self, path: str, var_list: Any = None) -> None:
+        self._check_open()
         from ..checkpoint import restore_state
         restore_state(self, path, var_list)
 
@@ -474,12 +493,22 @@ def convert_feed(t: Tensor, value: Any, what: str = "placeholder", device_ok: bo
     want = t.dtype.np
     if arr.dtype != want:
         ok = arr.dtype != object and (np.can_cast(arr.dtype, want, "same_kind")
-                                      or (arr.dtype.kind == "b" and want.kind in "iuf"))
+                                      or (arr.dtype.kind == "b" and want.kind in "iuf")
+                                      or (arr.dtype.kind in "iu" and want.kind in "iu"))  # range checked
         if not ok:
             raise FeedError(f"cannot feed a value of dtype {arr.dtype} to {what} '{name}'{site} "
                             f"of dtype {t.dtype.name}")
+        if arr.dtype.kind in "iu" and want.kind in "iu" and arr.size:
+            lo, hi = np.iinfo(want).min, np.iinfo(want).max
+            bad = (arr < lo) | (arr > hi)
+            if bad.any():  # astype would wrap silently; TF1 raises
+                raise FeedError(f"cannot feed {arr[bad].flat[0]} to {what} '{name}'{site} of dtype "
+                                f"{t.dtype.name}: out of range [{lo}, {hi}]")
         arr = arr.astype(want)
     _check_shape(t, arr.shape, what, name, site)
+    if t.dtype.name == "string":  # fed str values become bytes, as TF1 returns them
+        from ..dtypes import string_array
+        arr = string_array(arr)
     return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)  # keeps 0-d as 0-d
 
 

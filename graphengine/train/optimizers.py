@@ -140,17 +140,21 @@ class RMSPropOptimizer(Optimizer):
     def __init__(self, learning_rate: Any, decay: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-10, use_locking: bool = False, centered: bool = False,
                  name: str = "RMSProp") -> None:
-        if centered:
-            raise NotImplementedError("RMSPropOptimizer(centered=True) is not supported")
         super().__init__(learning_rate, use_locking, name)
         self._rho, self._momentum, self._eps = float(decay), float(momentum), float(epsilon)
+        self._centered = bool(centered)
+        if centered:  # TF1's slots in creation order: rms (ones), mg (zeros), momentum (zeros)
+            self._slots = (("RMSProp", 1.0), ("RMSProp_1", 0.0), ("RMSProp_2", 0.0))
 
     def _slot(self, var, slot, init):
         return super()._slot(var, slot.replace("RMSProp", self._name), init)
 
     def _apply_dense(self, grad, var, slots, lr):
-        return _update("apply_rms_prop", var, slots, lr, grad, rho=self._rho,
-                       momentum=self._momentum, epsilon=self._eps)
+        """Centered (TF1's ApplyCenteredRMSProp): mg = rho*mg + (1-rho)*g and the denominator is
+        sqrt(ms - mg^2 + eps), the variance rather than the second moment."""
+        op = "apply_centered_rms_prop" if self._centered else "apply_rms_prop"
+        return _update(op, var, slots, lr, grad, rho=self._rho, momentum=self._momentum,
+                       epsilon=self._eps)
 
 
 class AdamOptimizer(Optimizer):

@@ -13,7 +13,7 @@ import numpy as np
 from graphengine.dtypes import DType
 from graphengine.ops.registry import OPS
 
-from ..codegen import load_source, render
+from ..codegen import load_source, numba_cache_ok, render
 from ..registry import register_kernel
 
 _UFUNCS: dict[tuple, tuple[Callable, np.dtype]] = {}
@@ -45,7 +45,7 @@ def ufunc(op_type: str, attrs: dict, in_dtypes: tuple[np.dtype, ...]) -> tuple[C
     out_dt = od.infer([()] * len(in_dtypes), [as_dtype(d) for d in in_dtypes], attrs)[0][1].np
     mod = load_source("ew", scalar_source(op_type, attrs, len(in_dtypes)))
     sig = numba.from_dtype(out_dt)(*[numba.from_dtype(d) for d in in_dtypes])
-    uf = numba.vectorize([sig], cache=True)(mod.f)
+    uf = numba.vectorize([sig], cache=numba_cache_ok(mod))(mod.f)
     _UFUNCS[key] = (uf, out_dt)
     return uf, out_dt
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..registry import register_kernel
+from ..registry import register_kernel, register_step_emitter
 
 _NJ = dict(cache=True, nogil=True)
 # Below this many multiply-adds a plain loop beats the cost of a BLAS call (measured on the
@@ -75,3 +75,83 @@ def matmul_cpu(attrs, a, b):
         return out
     MATMUL[(ta, tb)](np.ascontiguousarray(a), np.ascontiguousarray(b), out)
     return out
+
+
+# ----- batched matmul: the 2-D helpers above, once per batch entry ----------------------------
+
+@numba.njit(**_NJ)
+def batch_matmul(a, b, out, ta, tb):
+    """out[..., :, :] = op(a[..., :, :]) @ op(b[..., :, :]); a, b and out have one rank (callers
+    pad with leading 1s) and are C-contiguous; a batch axis of length 1 broadcasts."""
+    nd = out.ndim - 2
+    na = 1
+    nb = 1
+    no = 1
+    for d in range(nd):
+        na *= a.shape[d]
+        nb *= b.shape[d]
+        no *= out.shape[d]
+    a3 = a.reshape((na, a.shape[nd], a.shape[nd + 1]))
+    b3 = b.reshape((nb, b.shape[nd], b.shape[nd + 1]))
+    o3 = out.reshape((no, out.shape[nd], out.shape[nd + 1]))
+    for i in range(no):
+        rem = i
+        ia = 0
+        ib = 0
+        sa = 1
+        sb = 1
+        for d in range(nd - 1, -1, -1):
+            c = rem % out.shape[d]
+            rem //= out.shape[d]
+            if a.shape[d] != 1:
+                ia += c * sa
+            if b.shape[d] != 1:
+                ib += c * sb
+            sa *= a.shape[d]
+            sb *= b.shape[d]
+        if ta:
+            if tb:
+                matmul_tt(a3[ia], b3[ib], o3[i])
+            else:
+                matmul_tn(a3[ia], b3[ib], o3[i])
+        elif tb:
+            matmul_nt(a3[ia], b3[ib], o3[i])
+        else:
+            matmul_nn(a3[ia], b3[ib], o3[i])
+
+
+def batch_out_shape(attrs: dict, sa: tuple, sb: tuple) -> tuple:
+    m = sa[-1] if attrs["transpose_a"] else sa[-2]
+    n = sb[-2] if attrs["transpose_b"] else sb[-1]
+    return tuple(np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2]))) + (m, n)
+
+
+@register_kernel("batch_matmul", "cpu")
+def batch_matmul_cpu(attrs, a, b):
+    ta, tb = attrs["transpose_a"], attrs["transpose_b"]
+    shape = batch_out_shape(attrs, a.shape, b.shape)
+    out = np.empty(shape, a.dtype)
+    if a.dtype.kind != "f" or out.size == 0 or a.size == 0 or b.size == 0:
+        out[...] = np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b)
+        return out
+    pad = lambda x: np.ascontiguousarray(x).reshape((1,) * (len(shape) - x.ndim) + x.shape)  # noqa: E731
+    batch_matmul(pad(a), pad(b), out, ta, tb)
+    return out
+
+
+@register_step_emitter("batch_matmul", imports=["from kernels.cpu.linalg import batch_matmul"])
+def emit_batch_matmul(gen, op) -> None:
+    from .stepgen import Unsupported
+    a, b = op.inputs
+    out = op.outputs[0]
+    if not out.dtype.is_floating:
+        raise Unsupported("integer matmul")
+    rank = gen.rank(out)
+    gen.alloc(out)
+
+    def padded(t):
+        if gen.rank(t) == rank:
+            return gen.v(t)
+        return f"{gen.v(t)}.reshape(({', '.join(['1'] * (rank - gen.rank(t)) + gen.dims(t))},))"
+    gen.emit(f"batch_matmul({padded(a)}, {padded(b)}, {gen.v(out)}, "
+             f"{op.attrs['transpose_a']}, {op.attrs['transpose_b']})")

@@ -6,7 +6,7 @@ import math
 import numba
 import numpy as np
 
-from ..registry import register_kernel
+from ..registry import register_kernel, register_step_emitter
 
 _NJ = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -39,6 +39,19 @@ def rmsprop(var, ms, mom, grad, lr, rho, c_rho, mu, eps):
         m = rho * ms[i] + c_rho * g * g
         ms[i] = m
         d = mu * mom[i] + lr * g / math.sqrt(m + eps)
+        mom[i] = d
+        var[i] -= d
+
+
+@numba.njit(**_NJ)
+def centered_rmsprop(var, ms, mg, mom, grad, lr, c_rho, mu, eps):
+    for i in range(var.size):
+        g = grad[i]
+        s = ms[i] + (g * g - ms[i]) * c_rho
+        a = mg[i] + (g - mg[i]) * c_rho
+        ms[i] = s
+        mg[i] = a
+        d = mu * mom[i] + lr * g / math.sqrt(s - a * a + eps)
         mom[i] = d
         var[i] -= d
 
@@ -107,6 +120,24 @@ def apply_rms_prop_cpu(attrs, var, ms, mom, lr, grad):
     rmsprop(_flat(var), _flat(ms), _flat(mom), _grad(grad, var), T(lr), T(rho), T(1.0 - rho),
             T(attrs["momentum"]), T(attrs["epsilon"]))
     return var, ms, mom
+
+
+@register_kernel("apply_centered_rms_prop", "cpu")
+def apply_centered_rms_prop_cpu(attrs, var, ms, mg, mom, lr, grad):
+    T = var.dtype.type
+    centered_rmsprop(_flat(var), _flat(ms), _flat(mg), _flat(mom), _grad(grad, var), T(lr),
+                     T(1.0 - attrs["rho"]), T(attrs["momentum"]), T(attrs["epsilon"]))
+    return var, ms, mg, mom
+
+
+@register_step_emitter("apply_centered_rms_prop", imports=["from kernels.cpu.optim import centered_rmsprop"])
+def emit_apply_centered_rms_prop(gen, op):
+    ins = dict(zip(("var", "ms", "mg", "mom", "lr", "grad"), op.inputs))
+    T = f"np.{ins['var'].dtype.np.name}"
+    flat = ", ".join(f"{gen.v(ins[n])}.reshape(-1)" for n in ("var", "ms", "mg", "mom", "grad"))
+    a = op.attrs
+    gen.emit(f"centered_rmsprop({flat}, {T}({gen.scalar(ins['lr'])}), {T}({1.0 - a['rho']!r}), "
+             f"{T}({a['momentum']!r}), {T}({a['epsilon']!r}))")
 
 
 @register_kernel("apply_adam", "cpu")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from graphengine.ops.reduce import reduce_identity
+
 from ..registry import register_kernel
 
 _NJ = dict(cache=True, nogil=True, error_model="numpy")
@@ -21,11 +23,11 @@ def sum3(x, out):  # x: (a, r, b) -> out: (a, b); accumulate in the input's prec
 
 
 @numba.njit(**_NJ)
-def max3(x, out, sign):  # sign=1: max, sign=-1: min
+def max3(x, out, sign, init):  # sign=1: max, sign=-1: min; init: the value of an empty reduction
     a, r, b = x.shape
     for i in range(a):
         for k in range(b):
-            out[i, k] = x[i, 0, k]
+            out[i, k] = x[i, 0, k] if r > 0 else init
         for j in range(1, r):
             for k in range(b):
                 v = x[i, j, k]
@@ -43,11 +45,30 @@ def argmax3(x, out, sign):
             best = x[i, 0, k]
             bi = 0
             for j in range(1, r):
+                if best != best:  # the first NaN wins, as in NumPy
+                    break
                 v = x[i, j, k]
-                if (v > best) if sign > 0 else (v < best):
+                if ((v > best) if sign > 0 else (v < best)) or v != v:
                     best = v
                     bi = j
             out[i, k] = bi
+
+
+@numba.njit(**_NJ)
+def mean_div(out, n):  # float mean: sum / n in place; an empty reduction is NaN (NumPy, TF)
+    for i in range(out.size):
+        out[i] = out[i] / n if n > 0 else np.nan
+
+
+@numba.njit(**_NJ)
+def imean_div(out, n):  # integer mean: truncate toward zero (TF1), exactly; empty gives 0
+    if n > 0:
+        for i in range(out.size):
+            s = out[i]
+            q = s // n
+            if q * n != s and s < 0:
+                q += 1
+            out[i] = q
 
 
 @numba.njit(**_NJ)
@@ -99,14 +120,9 @@ def _reduce(kind: str):
         if kind == "sum" or kind == "mean":
             sum3(v, out)
             if kind == "mean":
-                if out.dtype.kind == "f":
-                    out /= max(r, 1)
-                else:  # integer mean truncates toward zero, as TF1
-                    out[...] = np.trunc(out / max(r, 1)).astype(out.dtype)
+                (mean_div if out.dtype.kind == "f" else imean_div)(out.reshape(-1), r)
         else:
-            if r == 0:
-                raise ValueError(f"reduce_{kind} of an empty axis")
-            max3(v, out, 1 if kind == "max" else -1)
+            max3(v, out, 1 if kind == "max" else -1, reduce_identity(f"reduce_{kind}", x.dtype))
         return out.reshape(_out_shape(x, axes, attrs["keepdims"]))
     return kernel
 

@@ -8,7 +8,8 @@ gone with current llvmlite). The functions here are branch-free polynomial appro
 and vectorizes it (AVX2: 8 float32 or 4 float64 lanes).
 
 Call them with a float32 or float64 scalar from any ``@numba.njit`` code; the result has the
-argument's dtype::
+argument's dtype (other argument types are a typing error). Every layer is compiled with
+``forceinline`` (LLVM ``alwaysinline``), so the whole function lands in the caller's loop body::
 
     from kernels.cpu.simd import vsigmoid
     @numba.njit
@@ -16,11 +17,19 @@ argument's dtype::
         for q in range(x.size):
             o[q] = vsigmoid(x[q])
 
-Accuracy against correctly rounded results (tests/test_simd.py checks it over a dense sweep of
-float32 bit patterns and a dense float64 sample): float32 <= 2 ulp, float64 <= 1e-15 relative
-(a few ulp); denormal results come from gradual underflow (no flush to zero); special values
-(+-inf, NaN, +-0) match NumPy. Fast-math: only ``contract`` (FMA fusion), which cannot change
-NaN/Inf results.
+Pass scalars of the array's dtype: a float32 element mixed with a Python float literal becomes
+float64 and takes the (half as wide) float64 path.
+
+Accuracy against correctly rounded results (tests/test_simd.py sweeps every 1021st float32 bit
+pattern plus edge values, and a dense float64 sample): float32 <= 1 ulp for exp, expm1, log, log1p
+and <= 2 ulp for tanh, sigmoid, softplus; float64 <= 2 ulp (<= 4e-16 relative for normal
+results). Denormal results come from gradual underflow (no flush to zero); special values
+(+-inf, NaN, +-0, log of negatives and denormals) match NumPy. Fast-math: only ``contract`` (FMA
+fusion), which cannot change NaN/Inf results. ``math.sqrt`` vectorizes as it is (llvm.sqrt), so
+there is no vsqrt.
+
+Numba's disk cache of a caller does not see changes to inlined callees: generated sources that
+call these functions should embed ``SOURCE_HASH`` so their cache key changes with this file.
 
 >>> import numpy as np
 >>> float(vexp(np.float32(1.0)))
@@ -30,7 +39,9 @@ NaN/Inf results.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -38,7 +49,9 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-__all__ = ["vexp", "vlog", "vlog1p", "vexpm1", "vtanh", "vsigmoid", "vsoftplus"]
+__all__ = ["vexp", "vlog", "vlog1p", "vexpm1", "vtanh", "vsigmoid", "vsoftplus", "SOURCE_HASH"]
+
+SOURCE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 FASTMATH = {"contract"}  # FMA only: no flag that may assume away NaN/Inf or reorder sums
 _jit = numba.njit(fastmath=FASTMATH, error_model="numpy", nogil=True, forceinline=True)

@@ -120,7 +120,10 @@ class StepExecutable:
                     got = ", ".join(f"{t.name} {shape_str(s)}" for t, s in zip(op.inputs, ins))
                     raise ShapeError(f"{op.describe()}: {e} [run-time inputs: {got}]") from None
             for t, (s, _) in zip(op.outputs, specs):
-                shapes[t] = tuple(s)
+                if t in shapes:  # fed (one output of several): the op writes into its stand-in
+                    shapes[self.lay.stand_in[t]] = tuple(s)
+                else:
+                    shapes[t] = tuple(s)
         for t in self.lay.index:  # assignment targets that nothing reads
             if t not in shapes and t.op.type == "variable":
                 shapes[t] = t.op.attrs["shape"]

@@ -15,9 +15,10 @@ import numpy as np
 
 from graphengine.compiler.fuse import BROADCAST_READS, Fused, _sink_axes
 from graphengine.graph import Operation, Tensor
+from graphengine.ops.reduce import reduce_identity
 from graphengine.ops.registry import OPS
 
-from ..codegen import render
+from ..codegen import num_literal, render
 from ..registry import get_step_emitter
 
 
@@ -45,6 +46,17 @@ class Layout:
     slot: dict[Tensor, int] = field(default_factory=dict)      # pool slot of each computed tensor
     slot_dtype: list[np.dtype] = field(default_factory=list)
     fail_steps: list[int] = field(default_factory=list)        # steps that can return an error code
+    stand_in: dict[Tensor, Tensor] = field(default_factory=dict)  # fed output -> what the op writes
+
+
+class _WithOutputs:
+    """``op`` as the emitters see it, with some outputs replaced (see ``Gen.partly_fed``)."""
+
+    def __init__(self, op: Operation, outputs: tuple) -> None:
+        self._op, self.outputs = op, outputs
+
+    def __getattr__(self, name: str):
+        return getattr(self._op, name)
 
 
 def _np_type(t: Tensor) -> str:
@@ -118,12 +130,26 @@ class Gen:
                 continue
             if op.outputs and all(t in self.fed for t in op.outputs):
                 continue
+            if any(t in self.fed for t in op.outputs):
+                op = self.partly_fed(op)
             self.op(op)
         self.step_no = len(self.p.ops) + 1
         for t in self.p.fetches:
             self.v(t)  # fetched values stay live to the end
         self.plan_memory()
         return self.source(), self.lay
+
+    def partly_fed(self, op: Operation) -> Operation:
+        """An op with some outputs fed still runs for the others: it writes each fed output into
+        a stand-in buffer, so readers of the fed tensor see the fed value."""
+        outs = []
+        for t in op.outputs:
+            if t in self.fed:
+                sub = Tensor(t.op, t.value_index, t.shape, t.dtype)
+                self.lay.stand_in[t] = sub
+                t = sub
+            outs.append(t)
+        return _WithOutputs(op, tuple(outs))
 
     def plan_memory(self) -> None:
         """Greedy interval colouring per dtype: a slot is reused once its last reader has run."""
@@ -173,7 +199,7 @@ class Gen:
     def scalar(self, t: Tensor) -> str:
         """A rank-0 (or size-1) input read as a scalar."""
         if t in self.lay.scalar_consts:
-            return repr(self.lay.scalar_consts[t])
+            return num_literal(self.lay.scalar_consts[t])
         return f"{self.v(t)}[0]"
 
     def op(self, op: Operation) -> None:
@@ -229,7 +255,7 @@ class Gen:
         return f"{_np_type(o)}({render(m.type, args, m.attrs, ctype=ct, cpu=True)})"
 
     def const_arg(self, t: Tensor) -> str:
-        return f"{_np_type(t)}({self.lay.scalar_consts[t]!r})"
+        return f"{_np_type(t)}({num_literal(self.lay.scalar_consts[t])})"
 
     def fused(self, f: Fused) -> None:
         if f.sinks or any(m.type in BROADCAST_READS or m.type == "sum_to_like" for m in f.maps):
@@ -462,7 +488,7 @@ class Gen:
         """Any set of axes, by one loop nest over x (used when the axes are not adjacent)."""
         k = self.idx(out)
         self.emit(f"r{k} = {self._keep_view(x, out, axes)}")
-        init = {"sum": "0", "mean": "0", "max": "-np.inf", "min": "np.inf"}[how]
+        init = "0" if how in ("sum", "mean") else num_literal(reduce_identity(f"reduce_{how}", x.dtype.np))
         self.emit(f"{self.v(out)}.reshape(-1)[:] = {init}")
         ivars, depth = self.loops(x)
         at = ", ".join("0" if i in axes else iv for i, iv in enumerate(ivars))
@@ -475,7 +501,12 @@ class Gen:
             self.emit(f"r{k}[{at}] = {src}", depth + 1)
         if how == "mean":
             count = " * ".join(self.dims(x)[i] for i in axes) or "1"
-            self.emit(f"scale_flat({self.v(out)}.reshape(-1), 1.0 / max({count}, 1))")
+            self._mean_div(out, count)
+
+    def _mean_div(self, out: Tensor, count: str) -> None:
+        """Sum -> mean in place: NaN over an empty axis for floats; exact truncation for ints."""
+        fn = "mean_div" if out.dtype.is_floating else "imean_div"
+        self.emit(f"{fn}({self.v(out)}.reshape(-1), {count})")
 
     # compute ops ------------------------------------------------------------------------------
     def op_matmul(self, op: Operation) -> None:
@@ -512,9 +543,10 @@ class Gen:
         if how in ("sum", "mean"):
             self.emit(f"sum3({x3}, {o2})")
             if how == "mean":
-                self.emit(f"scale_flat({self.v(out)}.reshape(-1), 1.0 / max({r}, 1))")
+                self._mean_div(out, r)
         else:
-            self.emit(f"max3({x3}, {o2}, {1 if how == 'max' else -1})")
+            init = num_literal(reduce_identity(f"reduce_{how}", x.dtype.np))
+            self.emit(f"max3({x3}, {o2}, {1 if how == 'max' else -1}, {init})")
 
     def op_reduce_sum(self, op):
         self._reduce(op, "sum")
@@ -621,8 +653,8 @@ class Gen:
         idx, out = op.inputs[0], op.outputs[0]
         self.alloc(out)
         a = op.attrs
-        self.emit(f"one_hot_flat({self.v(idx)}.reshape(-1), {a['depth']}, {a['on_value']!r}, "
-                  f"{a['off_value']!r}, {self.v(out)}.reshape((-1, {a['depth']})))")
+        self.emit(f"one_hot_flat({self.v(idx)}.reshape(-1), {a['depth']}, {num_literal(a['on_value'])}, "
+                  f"{num_literal(a['off_value'])}, {self.v(out)}.reshape((-1, {a['depth']})))")
 
     def op_transpose(self, op):
         x, out = op.inputs[0], op.outputs[0]
@@ -658,17 +690,18 @@ class Gen:
     def op_apply_rms_prop(self, op):
         a = op.attrs
         self._upd(op, "rmsprop", ["var", "ms", "mom", "grad"],
-                  [self.scalar(op.inputs[3]), repr(a["rho"]), repr(1.0 - a["rho"]), repr(a["momentum"]),
-                   repr(a["epsilon"])])
+                  [self.scalar(op.inputs[3]), num_literal(a["rho"]), num_literal(1.0 - a["rho"]),
+                   num_literal(a["momentum"]), num_literal(a["epsilon"])])
 
     def op_apply_adam(self, op):
         a = op.attrs
         ins = dict(zip(OPS[op.type].meta["inputs"], op.inputs))
         b1, b2 = a["beta1"], a["beta2"]
         lr, t = self.scalar(ins["lr"]), self.scalar(ins["t"])
-        step = f"{lr} * math.sqrt(1.0 - {b2!r} ** {t}) / (1.0 - {b1!r} ** {t})"
+        L = num_literal
+        step = f"{lr} * math.sqrt(1.0 - {L(b2)} ** {t}) / (1.0 - {L(b1)} ** {t})"
         self._upd(op, "adam", ["var", "m", "v", "grad"],
-                  [step, repr(b1), repr(1.0 - b1), repr(b2), repr(1.0 - b2), repr(a["epsilon"])])
+                  [step, L(b1), L(1.0 - b1), L(b2), L(1.0 - b2), L(a["epsilon"])])
 
     def op_apply_adagrad(self, op):
         self._upd(op, "adagrad", ["var", "accum", "grad"], [self.scalar(op.inputs[2])])
@@ -769,7 +802,7 @@ import math
 import numba
 import numpy as np
 from kernels.cpu.linalg import matmul_nn, matmul_nt, matmul_tn, matmul_tt
-from kernels.cpu.reduce import sum3, max3, argmax3, expand3
+from kernels.cpu.reduce import sum3, max3, argmax3, expand3, mean_div, imean_div
 from kernels.cpu.nn import softmax_rows, sparse_xent_rows, dense_xent_rows
 from kernels.cpu.optim import sgd, momentum, rmsprop, adam, adagrad, copy_flat, add_flat, scale_flat
 from kernels.cpu.movement import one_hot_flat

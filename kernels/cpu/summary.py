@@ -9,6 +9,6 @@ from graphengine.ops.registry import OPS
 
 from ..registry import register_kernel
 
-HOST_KINDS = [name for name, od in OPS.items() if od.kind == "host"]
-for _name in HOST_KINDS:
+HOST_OPS = [name for name, od in OPS.items() if od.kind == "host"]
+for _name in HOST_OPS:
     register_kernel(_name, "cpu")(OPS[_name].ref)

@@ -25,7 +25,8 @@ from graphengine.ops.registry import OPS
 from graphengine.runtime.executor import OpExecutor, check_numerics, rethrow, run_source
 
 INSTALL_HINT = 'pip install -e ".[gpu]"  (brings cupy-cuda13x and numba-cuda[cu13])'
-HOST_OPS = frozenset({"const", "variable", "random", "random_uniform_like", "group", "placeholder"})
+HOST_OPS = frozenset({"const", "variable", "random", "random_shaped", "random_uniform_like", "group",
+                      "placeholder"})
 JIT_MODES = (None, "op", "graph", "segments")
 
 
@@ -192,7 +193,7 @@ class CudaExecutable:
                     state.write(var, new)
                 outs = tuple(state.vars[v] for v in targets[:len(op.outputs)])
             for t, v in zip(op.outputs, outs, strict=False):
-                vals[t] = v
+                vals.setdefault(t, v)  # a fed output (one of two, say) keeps the fed value
         return vals
 
     def fetch(self, vals: dict, host: bool = True) -> dict:
@@ -242,8 +243,10 @@ class CudaExecutable:
 
 
 def has_host_inputs(steps: list) -> bool:
-    """Whether a step draws host random numbers (which a CUDA graph would freeze)."""
-    return any(step[0].type in ("random", "random_uniform_like") for step in steps)
+    """Whether a step draws host random numbers or runs a host-side op (``meta["host"]``: an
+    output shape known only at run time), which a CUDA graph would freeze."""
+    return any(step[0].type in ("random", "random_uniform_like") or OPS[step[0].type].meta.get("host")
+               for step in steps)
 
 
 @dataclass

@@ -35,7 +35,7 @@ def _through_host(op: str, attrs: dict, *xs: Any) -> tuple:
     arrays = device.current()
     outs = OPS[op].ref(attrs, *[arrays.download(x) for x in xs])
     outs = outs if isinstance(outs, tuple) else (outs,)
-    return tuple(arrays.upload(np.ascontiguousarray(o)) for o in outs)
+    return tuple(arrays.upload(np.array(o, order="C")) for o in outs)  # keeps 0-d as 0-d
 
 
 @register_kernel("allreduce_fused", "cuda")

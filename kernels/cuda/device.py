@@ -116,6 +116,8 @@ class NumbaArrays:
         return out
 
     def upload(self, host: np.ndarray) -> Any:
+        if host.dtype == object:  # tf.string values (bytes) stay on the host
+            return host
         self.stream.forbid("a host-to-device upload from pageable memory")
         return cuda.to_device(host_contiguous(host))
 
@@ -204,6 +206,8 @@ class CupyArrays:
         return out
 
     def upload(self, host: np.ndarray) -> Any:
+        if host.dtype == object:  # tf.string values (bytes) stay on the host
+            return host
         out = self.cp.empty(host.shape, dtype=host.dtype)
         out.set(host_contiguous(host), stream=self.stream)
         return out

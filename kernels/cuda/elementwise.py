@@ -105,17 +105,10 @@ def launch_map(expr: str, out: Any, ins: list, strides: list | None = None, alph
 
 
 def out_dtype(op_type: str, attrs: dict, xs: tuple) -> np.dtype:
-    rule = OPS[op_type].meta["rule"]
-    if rule in ("bool", "logical"):
-        return np.dtype(np.bool_)
-    if rule == "cast":
-        return attrs["dtype"].np
-    if rule == "where":
-        return np.dtype(xs[1].dtype)
-    dt = np.dtype(xs[0].dtype)
-    if rule == "truediv" and dt.kind != "f":
-        return np.dtype(np.float64)
-    return dt
+    """The op's own dtype rule (one fact, shared with shape inference and the CPU kernels)."""
+    from graphengine.dtypes import as_dtype
+    ins = [as_dtype(np.dtype(x.dtype)) for x in xs]
+    return OPS[op_type].infer([()] * len(xs), ins, attrs)[0][1].np
 
 
 _ATTR_NAMES = {op: tuple(sorted(set(re.findall(r"\{([A-Za-z_]\w*)\}", row[2]))))

@@ -121,3 +121,29 @@ def matmul_cuda(attrs: dict, a: Any, b: Any) -> Any:
     n = b.shape[0] if tb else b.shape[1]
     out = dev.empty((int(m), int(n)), a.dtype)
     return dev.matmul(a, b, ta, tb, out)
+
+
+@register_kernel("batch_matmul", "cuda")
+def batch_matmul_cuda(attrs: dict, a: Any, b: Any) -> Any:
+    """One tiled-GEMM launch per batch entry (the built-in GEMM, not cuBLAS, so a step with a
+    batched matmul captures as a CUDA graph in every launch mode)."""
+    dev = device.current()
+    ta, tb = attrs["transpose_a"], attrs["transpose_b"]
+    sa, sb = tuple(int(n) for n in a.shape), tuple(int(n) for n in b.shape)
+    batch = tuple(np.broadcast_shapes(sa[:-2], sb[:-2]))
+    m = sa[-1] if ta else sa[-2]
+    n = sb[-2] if tb else sb[-1]
+    out = dev.empty(batch + (m, n), a.dtype)
+    nbatch = int(np.prod(batch, dtype=np.int64))
+    if nbatch == 0 or m == 0 or n == 0:
+        return out
+    pa = (1,) * (len(batch) - len(sa) + 2) + sa[:-2]
+    pb = (1,) * (len(batch) - len(sb) + 2) + sb[:-2]
+    a3 = a.reshape((int(np.prod(sa[:-2], dtype=np.int64)),) + sa[-2:])
+    b3 = b.reshape((int(np.prod(sb[:-2], dtype=np.int64)),) + sb[-2:])
+    o3 = out.reshape((nbatch, m, n))
+    for i, idx in enumerate(np.ndindex(*batch)):
+        ia = int(np.ravel_multi_index(tuple(c if s != 1 else 0 for c, s in zip(idx, pa)), pa))
+        ib = int(np.ravel_multi_index(tuple(c if s != 1 else 0 for c, s in zip(idx, pb)), pb))
+        gemm_numba(dev, a3[ia], b3[ib], ta, tb, o3[i])
+    return out

@@ -50,6 +50,21 @@ def rms_prop_kernel(var, ms, mom, lr, grad, n, rho, momentum, eps):
 
 
 @cuda.jit
+def centered_rms_prop_kernel(var, ms, mg, mom, lr, grad, n, c_rho, momentum, eps):
+    i = cuda.grid(1)
+    while i < n:
+        g = grad[i]
+        s = ms[i] + (g * g - ms[i]) * c_rho
+        a = mg[i] + (g - mg[i]) * c_rho
+        ms[i] = s
+        mg[i] = a
+        m = momentum * mom[i] + lr[0] * g / math.sqrt(s - a * a + eps)
+        mom[i] = m
+        var[i] -= m
+        i += cuda.gridsize(1)
+
+
+@cuda.jit
 def adam_kernel(var, m, v, lr, t, grad, n, b1, b2, eps):
     i = cuda.grid(1)
     lr_t = lr[0] * math.sqrt(1 - b2 ** t[0]) / (1 - b1 ** t[0])
@@ -101,6 +116,14 @@ def apply_rms_prop_cuda(attrs: dict, var: Any, ms: Any, mom: Any, lr: Any, grad:
     _go(rms_prop_kernel, _n(var), flat(var), flat(ms), flat(mom), flat(lr), flat(grad), _n(var),
         float(attrs["rho"]), float(attrs["momentum"]), float(attrs["epsilon"]))
     return var, ms, mom
+
+
+@register_kernel("apply_centered_rms_prop", "cuda")
+def apply_centered_rms_prop_cuda(attrs: dict, var: Any, ms: Any, mg: Any, mom: Any, lr: Any,
+                                 grad: Any) -> tuple:
+    _go(centered_rms_prop_kernel, _n(var), flat(var), flat(ms), flat(mg), flat(mom), flat(lr),
+        flat(grad), _n(var), 1.0 - float(attrs["rho"]), float(attrs["momentum"]), float(attrs["epsilon"]))
+    return var, ms, mg, mom
 
 
 @register_kernel("apply_adam", "cuda")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
+from graphengine.ops.reduce import reduce_identity
 from graphengine.ops.registry import reduced_shape
 from kernels.registry import register_kernel
 
@@ -43,10 +44,10 @@ def block_reduce_kernel(mode: int, dtype: Any) -> Any:
                 v = x[base + k * C]
                 if mode == SUM:
                     acc += v
-                elif mode == MAX:
-                    acc = v if v > acc else acc
+                elif mode == MAX:  # NaN propagates, as in NumPy
+                    acc = v if (v > acc or v != v) else acc
                 else:
-                    acc = v if v < acc else acc
+                    acc = v if (v < acc or v != v) else acc
                 k += TPB
             buf[tid] = acc
             cuda.syncthreads()
@@ -57,9 +58,9 @@ def block_reduce_kernel(mode: int, dtype: Any) -> Any:
                     if mode == SUM:
                         buf[tid] += u
                     elif mode == MAX:
-                        buf[tid] = u if u > buf[tid] else buf[tid]
+                        buf[tid] = u if (u > buf[tid] or u != u) else buf[tid]
                     else:
-                        buf[tid] = u if u < buf[tid] else buf[tid]
+                        buf[tid] = u if (u < buf[tid] or u != u) else buf[tid]
                 cuda.syncthreads()
                 s //= 2
             if tid == 0:
@@ -83,10 +84,10 @@ def serial_reduce_kernel(mode: int) -> Any:
                 v = x[base + k * C]
                 if mode == SUM:
                     acc += v
-                elif mode == MAX:
-                    acc = v if v > acc else acc
+                elif mode == MAX:  # NaN propagates, as in NumPy
+                    acc = v if (v > acc or v != v) else acc
                 else:
-                    acc = v if v < acc else acc
+                    acc = v if (v < acc or v != v) else acc
             out[o] = acc * alpha if mode == SUM else acc
             o += cuda.gridsize(1)
     return cuda.jit(reduce_serial)
@@ -104,8 +105,10 @@ def arg_reduce_kernel(mode: int) -> Any:
             best = x[base]
             bi = 0
             for k in range(1, K):
+                if best != best:  # the first NaN wins, as in NumPy
+                    break
                 v = x[base + k * C]
-                if (mode == ARGMAX and v > best) or (mode == ARGMIN and v < best):
+                if (mode == ARGMAX and v > best) or (mode == ARGMIN and v < best) or v != v:
                     best = v
                     bi = k
             out[o] = bi
@@ -162,12 +165,26 @@ def _axes(attrs: dict, ndim: int) -> tuple:
     return tuple(range(ndim)) if attrs["axis"] is None else tuple(attrs["axis"])
 
 
+# integer mean: the sum divided exactly, truncating toward zero (TF1); alpha holds the count
+_INT_MEAN = "(x0 // int(alpha)) + (1 if ((x0 % int(alpha)) != 0 and x0 < 0) else 0)"
+
+
 def _reduce(mode: int, mean: bool = False):
+    op_type = "reduce_max" if mode == MAX else "reduce_min"
+
     def kern(attrs: dict, x: Any) -> Any:
         axes = _axes(attrs, len(x.shape))
         out = device.current().empty(reduced_shape(tuple(x.shape), axes, attrs["keepdims"]), x.dtype)
         count = int(np.prod([x.shape[i] for i in axes], dtype=np.int64))
-        return reduce_into(x, axes, out, mode, 1.0 / max(count, 1) if mean else 1.0)
+        is_float = np.dtype(x.dtype).kind == "f"
+        if count == 0:  # never read the (empty) input: the reduction's value over no elements
+            value = (np.nan if is_float else 0) if mean else 0 if mode == SUM else \
+                reduce_identity(op_type, x.dtype)
+            return launch_map("alpha", out, [], alpha=float(value))
+        if mean and not is_float:
+            reduce_into(x, axes, out, SUM)
+            return launch_map(_INT_MEAN, out, [out], alpha=float(count))
+        return reduce_into(x, axes, out, mode, 1.0 / count if mean else 1.0)
     return kern
 
 

@@ -1,0 +1,231 @@
+"""Convolutional networks end to end: TF1 idioms through graphengine.compat.v1 (tf.nn.conv2d,
+tf.nn.max_pool, tf.layers.*), TF's conventions (first maximum, SAME averages, padding), layer
+variable names and initializers, build-time errors, and the compiled whole step (one function,
+no recompilation for a ragged batch, unknown spatial sizes) against the reference backend.
+Forward values and gradients of every op are in the op database (tests/opdb_conv.py)."""
+import numpy as np
+import pytest
+
+import graphengine as ge
+import graphengine.compat.v1 as tf
+from kernels.cpu import step as stepmod
+
+BACKENDS = [{"device": "reference"}, {"jit": "op"}, {"jit": "step"}]
+IDS = ["reference", "cpu-op", "cpu-step"]
+
+
+def _tf1_cnn():
+    """A TF1-style CNN: tf.nn ops for the first block, tf.layers for the rest."""
+    tf.set_random_seed(3)
+    x = tf.placeholder(tf.float32, [None, 8, 8, 1], name="x")
+    y = tf.placeholder(tf.int64, [None], name="y")
+    w1 = tf.Variable(tf.truncated_normal([3, 3, 1, 4], stddev=0.3), name="w1")
+    b1 = tf.Variable(tf.constant(0.1, shape=[4]), name="b1")
+    h = tf.nn.relu(tf.nn.conv2d(x, w1, strides=[1, 1, 1, 1], padding="SAME") + b1)
+    h = tf.nn.max_pool(h, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
+    h = tf.layers.conv2d(h, 6, 3, padding="same", activation=tf.nn.relu)
+    h = tf.layers.average_pooling2d(h, 2, 2)
+    logits = tf.layers.dense(tf.layers.flatten(h), 3)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    train = tf.train.AdamOptimizer(0.01).minimize(loss)
+    return x, y, loss, train
+
+
+def _batch(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 8, 8, 1)).astype(np.float32), rng.integers(0, 3, n)
+
+
+def _train(kw, steps=4):
+    tf.reset_default_graph()
+    x, y, loss, train = _tf1_cnn()
+    xs, ys = _batch()
+    with tf.Session(**kw) as s:
+        s.run(tf.global_variables_initializer())
+        losses = [s.run([train, loss], {x: xs, y: ys})[1] for _ in range(steps)]
+        return losses, s.run(tf.trainable_variables())
+
+
+@pytest.mark.parametrize("kw", BACKENDS, ids=IDS)
+def test_tf1_cnn_trains_and_matches_the_reference(kw):
+    want_losses, want_vars = _train(BACKENDS[0])
+    assert want_losses[-1] < want_losses[0]
+    losses, vs = _train(kw)
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-5)
+    for a, b in zip(vs, want_vars, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer", ["conv2d", "conv2d_transpose"])
+def test_channels_first_layers_compute_what_channels_last_do(layer):
+    x = tf.placeholder(tf.float32, [None, 6, 5, 3])
+    fn = getattr(tf.layers, layer)
+    with tf.variable_scope("net"):
+        a = tf.layers.average_pooling2d(fn(x, 4, 3, strides=2, padding="same", name="c"), 2, 1)
+    with tf.variable_scope("net", reuse=True):   # the same kernel and bias
+        b = fn(tf.transpose(x, [0, 3, 1, 2]), 4, 3, strides=2, padding="same", name="c",
+               data_format="channels_first")
+        b = tf.layers.average_pooling2d(b, 2, 1, data_format="channels_first")
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        s.run(tf.trainable_variables()[1].assign([0.1, 0.2, 0.3, 0.4]))
+        ra, rb = s.run([a, b], {x: np.random.default_rng(0).standard_normal((2, 6, 5, 3))})
+    np.testing.assert_allclose(rb.transpose(0, 2, 3, 1), ra, rtol=1e-5, atol=1e-6)
+
+
+def test_layer_variable_names_initializers_and_options():
+    x = tf.placeholder(tf.float32, [None, 6, 6, 3])
+    tf.layers.conv2d(x, 8, 3)
+    tf.layers.conv2d(x, 8, (3, 1), use_bias=False, name="plain")
+    tf.layers.conv2d(x, 8, 3)
+    with tf.variable_scope("enc"):
+        tf.layers.conv2d(x, 2, 1)
+    up = tf.layers.conv2d_transpose(x, 5, 3, strides=2, padding="same")
+    up_valid = tf.layers.conv2d_transpose(x, 5, 3, strides=2)
+    names = [v.name for v in tf.global_variables()]
+    assert names == ["conv2d/kernel:0", "conv2d/bias:0", "plain/kernel:0", "conv2d_1/kernel:0", "conv2d_1/bias:0",
+                     "enc/conv2d/kernel:0", "enc/conv2d/bias:0", "conv2d_transpose/kernel:0",
+                     "conv2d_transpose/bias:0", "conv2d_transpose_1/kernel:0", "conv2d_transpose_1/bias:0"]
+    vs = tf.global_variables()
+    assert vs[0].shape == (3, 3, 3, 8) and vs[2].shape == (3, 1, 3, 8) and vs[7].shape == (3, 3, 5, 3)
+    assert up.shape == (None, 12, 12, 5) and up_valid.shape == (None, 13, 13, 5)
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        k, b = s.run(vs[:2])
+    lim = np.sqrt(6.0 / (3 * 3 * 3 + 3 * 3 * 8))  # glorot uniform with TF's fans for a conv kernel
+    assert np.abs(k).max() <= lim and np.abs(k).max() > 0.8 * lim
+    np.testing.assert_array_equal(b, 0)
+    again = tf.layers.conv2d(x, 8, 3, name="conv2d", reuse=True)
+    assert again.shape == (None, 4, 4, 8) and len(tf.global_variables()) == len(vs)
+
+
+def test_activation_and_op_names_follow_tf1():
+    x = tf.placeholder(tf.float32, [None, 4, 4, 1])
+    h = tf.layers.conv2d(x, 2, 3, activation=tf.nn.relu)
+    p = tf.layers.max_pooling2d(h, 2, 2)
+    assert h.name.startswith("conv2d/") and h.op.type == "relu"
+    assert p.name == "max_pooling2d/MaxPool:0" and p.shape == (None, 1, 1, 2)
+
+
+@pytest.mark.parametrize("kw", BACKENDS, ids=IDS)
+def test_max_pool_gradient_goes_to_the_first_maximum(kw):
+    x = ge.placeholder(ge.float64, (1, 2, 4, 1))
+    v = np.array([[3, 3, 1, 5], [3, 2, 5, 5]], np.float64).reshape(1, 2, 4, 1)
+    y = ge.nn.max_pool(x, 2, 2, "VALID")
+    (g,) = ge.gradients(ge.reduce_sum(y * ge.constant(np.array([10.0, 20.0]).reshape(1, 1, 2, 1))), [x])
+    with ge.Session(**kw) as s:
+        yv, gv = s.run([y, g], {x: v})
+    np.testing.assert_array_equal(yv.ravel(), [3, 5])
+    np.testing.assert_array_equal(gv.reshape(2, 4), [[10, 0, 0, 20], [0, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("kw", BACKENDS, ids=IDS)
+def test_same_average_pool_counts_only_entries_inside_the_input(kw):
+    x = ge.placeholder(ge.float32, (1, 3, 3, 1))
+    v = np.arange(9, dtype=np.float32).reshape(1, 3, 3, 1)
+    y = tf.nn.avg_pool(x, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
+    with ge.Session(**kw) as s:
+        got = s.run(y, {x: v}).reshape(2, 2)
+    # windows [0,1]x[0,1], [0,1]x[2], [2]x[0,1], [2]x[2]: padding is never counted
+    np.testing.assert_allclose(got, [[(0 + 1 + 3 + 4) / 4, (2 + 5) / 2], [(6 + 7) / 2, 8]])
+
+
+def test_nchw_conv_and_pool_equal_nhwc():
+    rng = np.random.default_rng(1)
+    v = rng.standard_normal((2, 7, 6, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    x = tf.placeholder(tf.float32, [None, 7, 6, 3])
+    xc = tf.transpose(x, [0, 3, 1, 2])
+    a = tf.nn.max_pool(tf.nn.conv2d(x, w, [1, 2, 2, 1], "SAME"), [1, 2, 2, 1], [1, 1, 1, 1], "VALID")
+    b = tf.nn.max_pool(tf.nn.conv2d(xc, w, [1, 1, 2, 2], "SAME", data_format="NCHW"), [1, 1, 2, 2],
+                       [1, 1, 1, 1], "VALID", data_format="NCHW")
+    with tf.Session() as s:
+        ra, rb = s.run([a, b], {x: v})
+    np.testing.assert_allclose(rb.transpose(0, 2, 3, 1), ra, rtol=1e-6)
+
+
+def test_tf1_backprop_spellings_equal_the_gradients():
+    rng = np.random.default_rng(2)
+    xv = rng.standard_normal((2, 6, 6, 2))
+    wv = rng.standard_normal((3, 3, 2, 3))
+    x = tf.placeholder(tf.float64, [2, 6, 6, 2])
+    w = tf.constant(wv)
+    y = tf.nn.conv2d(x, w, [1, 2, 2, 1], "SAME")
+    dy = tf.constant(rng.standard_normal((2, 3, 3, 3)))
+    gx, gw = tf.gradients(y, [x, w], grad_ys=dy)
+    bx = tf.nn.conv2d_backprop_input([2, 6, 6, 2], w, dy, [1, 2, 2, 1], "SAME")
+    bw = tf.nn.conv2d_backprop_filter(x, [3, 3, 2, 3], dy, [1, 2, 2, 1], "SAME")
+    tr = tf.nn.conv2d_transpose(dy, w, [2, 6, 6, 2], [1, 2, 2, 1], "SAME")
+    with tf.Session() as s:
+        r = s.run([gx, gw, bx, bw, tr], {x: xv})
+    np.testing.assert_allclose(r[2], r[0], rtol=1e-12)
+    np.testing.assert_allclose(r[3], r[1], rtol=1e-12)
+    np.testing.assert_allclose(r[4], r[0], rtol=1e-12)
+
+
+def test_build_time_errors_name_the_op_and_the_line():
+    x = ge.placeholder(ge.float32, (None, 5, 5, 3))
+    with pytest.raises(ge.ShapeError, match=r"conv2d 'Conv2D' built at .*test_conv.py.*3 channels.*expects 2"):
+        ge.nn.conv2d(x, ge.zeros((3, 3, 2, 4)))
+    with pytest.raises(ge.ShapeError, match="larger than the input"):
+        ge.nn.conv2d(x, ge.zeros((7, 7, 3, 4)), padding="VALID")
+    with pytest.raises(ValueError, match="padding must be 'SAME' or 'VALID'"):
+        ge.nn.max_pool(x, 2, 2, "FULL")
+    with pytest.raises(ValueError, match="batch and channel entries must be 1"):
+        tf.nn.conv2d(x, ge.zeros((3, 3, 3, 4)), strides=[2, 1, 1, 1], padding="SAME")
+    with pytest.raises(ge.ShapeError, match="conv2d_backprop_input out_backprop: H is 3 but strides"):
+        ge.nn.conv2d_transpose(ge.placeholder(ge.float32, (None, 3, 3, 4)), ge.zeros((3, 3, 2, 4)),
+                               (None, 9, 9, 2), strides=2)
+    with pytest.raises(ge.DTypeError, match="float32 or float64"):
+        ge.nn.max_pool(ge.placeholder(ge.int32, (1, 4, 4, 1)), 2, 2)
+
+
+def _cnn(x_shape):
+    x = ge.placeholder(ge.float32, x_shape, name="x")
+    y = ge.placeholder(ge.int64, (None,), name="y")
+    h = ge.layers.conv2d(x, 4, 3, padding="same", activation=ge.nn.relu,
+                         kernel_initializer=ge.initializers.glorot_uniform(seed=1))
+    h = ge.nn.max_pool(h, 2, 2, "SAME")
+    h = ge.layers.conv2d(h, 3, 3, strides=2, kernel_initializer=ge.initializers.glorot_uniform(seed=2))
+    logits = ge.reduce_mean(h, axis=[1, 2])          # global average: any spatial size works
+    loss = ge.reduce_mean(ge.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    return x, y, loss, ge.train.GradientDescentOptimizer(0.1).minimize(loss)
+
+
+@pytest.mark.parametrize("x_shape", [(None, 9, 9, 2), (None, None, None, 2)], ids=["static_hw", "unknown_hw"])
+def test_compiled_step_runs_ragged_batches_without_recompiling(x_shape):
+    rng = np.random.default_rng(3)
+    batches = [(rng.standard_normal((n, 9, 9, 2)).astype(np.float32), rng.integers(0, 3, n)) for n in (5, 5, 2)]
+    runs = {}
+    for kw in (BACKENDS[0], BACKENDS[2]):
+        ge.reset_default_graph()
+        x, y, loss, train = _cnn(x_shape)
+        with ge.Session(**kw) as s:
+            s.run(ge.global_variables_initializer())
+            out = [s.run([loss, train], {x: bx, y: by})[0] for bx, by in batches[:2]]
+            before = stepmod.COMPILE_COUNT[0]
+            out.append(s.run([loss, train], {x: batches[2][0], y: batches[2][1]})[0])   # batch of 2
+            if kw is BACKENDS[2]:
+                assert isinstance(list(s._plans.values())[-1], stepmod.StepExecutable)
+                assert stepmod.COMPILE_COUNT[0] == before, "a smaller batch must not recompile the step"
+            runs[kw.get("jit", "reference")] = out, s.run(ge.trainable_variables())
+    (lr, vr), (ls, vs) = runs["reference"], runs["step"]
+    np.testing.assert_allclose(ls, lr, rtol=1e-5)
+    for a, b in zip(vs, vr, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", BACKENDS, ids=IDS)
+def test_empty_batch_gives_zero_filter_gradients(kw):
+    x = ge.placeholder(ge.float32, (None, 9, 9, 2))
+    h = ge.nn.max_pool(ge.layers.conv2d(x, 4, 3, padding="same", activation=ge.nn.relu), 2, 2, "SAME")
+    h = ge.nn.avg_pool(ge.layers.conv2d_transpose(h, 3, 3, strides=2, padding="same"), 3, 2, "SAME")
+    out = ge.reduce_sum(h * h)
+    vs = ge.trainable_variables()
+    with ge.Session(**kw) as s:
+        s.run(ge.global_variables_initializer())
+        hv, *grads = s.run([h] + ge.gradients(out, vs), {x: np.zeros((0, 9, 9, 2), np.float32)})
+    assert hv.shape == (0, 5, 5, 3)
+    for v, gv in zip(vs, grads, strict=True):
+        assert gv.shape == v.shape
+        np.testing.assert_array_equal(gv, 0)

@@ -117,3 +117,13 @@ def test_fused_loop_vectorizes(tmp_path, monkeypatch):
     asm = "\n".join(fn.inspect_asm(sig) for sig in fn.signatures)
     packed = [ln for ln in asm.splitlines() if "ymm" in ln and "ps" in ln.split()[0]]
     assert len(packed) > 20, "the fused sigmoid loop did not vectorize"
+
+
+def test_plan_info_lists_the_passes_and_fused_reductions():
+    x, loss, params = _autoencoder()
+    opt = ge.train.GradientDescentOptimizer(0.1).minimize(loss)
+    with ge.Session() as sess:
+        sess.run(ge.global_variables_initializer())
+        info = sess.plan_info([opt, loss], {x: np.ones((3, 12), np.float32)})
+    assert info["passes"] == ["prune", "simplify", "schedule", "fuse", "layout", "plan_memory", "emit"]
+    assert info["fused_reductions"] >= 3  # the loss mean and both bias-gradient column sums

@@ -41,7 +41,13 @@ def _cpu_kernel(op: str):
 
 
 class StepBackend:
+    """After the compiler's PIPELINE (prune, simplify, schedule): ``fuse`` (graphengine.compiler
+    .fuse: elementwise groups through broadcasts and reductions), then the generator's
+    ``layout`` (a row of the run-time shape table and an argument or pool buffer per tensor),
+    ``plan_memory`` (pool slots by liveness) and ``emit`` (the step's source, loop helpers in
+    shared modules), then Numba."""
     name = "cpu"
+    passes = ("fuse", "layout", "plan_memory", "emit")
 
     def compile(self, program, debug_numerics: bool):
         if debug_numerics:  # checking every op's output needs op-by-op execution

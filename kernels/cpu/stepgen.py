@@ -62,6 +62,7 @@ class Gen:
         self.last: dict[Tensor, int] = {}
         self.imports: list[str] = []  # module-level imports that registered emitters need
         self.load_loop = None  # callable(source) -> module name: loop helpers in shared modules
+        self.consts_pending: dict[str, str] = {}  # scalar-constant locals of the loop being built
 
     # names ---------------------------------------------------------------------------------
     def idx(self, t: Tensor) -> int:
@@ -229,12 +230,17 @@ class Gen:
         return f"{_np_type(o)}({render(m.type, args, m.attrs, ctype=ct, cpu=True)})"
 
     def const_arg(self, t: Tensor) -> str:
-        return f"{_np_type(t)}({self.lay.scalar_consts[t]!r})"
+        """A scalar constant inside a loop body: read from its argument into a local before the
+        loop, never pasted as a literal, so loops that differ only in constants share one helper."""
+        nm = f"r{700000 + self.idx(t)}"
+        self.consts_pending[nm] = f"{nm} = {_np_type(t)}({self.v(t)}[0])"
+        return nm
 
     def fused(self, f: Fused) -> None:
         if f.sinks or any(m.type in BROADCAST_READS or m.type == "sum_to_like" for m in f.maps):
             self.fused_nest(f)
             return
+        self.consts_pending = {}
         dom = f.outputs[0] if f.outputs else f.members[-1].outputs[0]
         rank = self.rank(dom)
         for t in f.outputs:
@@ -290,6 +296,8 @@ class Gen:
             body.append(f"{ref(t)} = {local[t]}")
         if rank == 0 and not flat:
             loops = ["for q in range(1):"]
+        for line in self.consts_pending.values():  # local lines right before a loop go with it
+            self.emit(line)
         depth = 1
         for lp in loops:
             self.emit(lp, depth)
@@ -304,6 +312,7 @@ class Gen:
         inner loop stays vectorizable) and are written once after the nest. The whole group sits
         in a one-trip loop so that outlining moves it, finalization included, into one helper.
         """
+        self.consts_pending = {}
         dom = f.root.outputs[0]
         rank = self.rank(dom)
         dims = self.dims(dom)
@@ -389,7 +398,7 @@ class Gen:
             if t.op in f.maps:
                 body.append(f"{self.v(t)}{at} = {local[t]}")
         self.emit("for _once in range(1):")
-        for line in pre:
+        for line in [*self.consts_pending.values(), *pre]:
             self.emit(line, 2)
         depth = 2
         for iv, d in zip(ivars, dims):

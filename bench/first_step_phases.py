@@ -62,8 +62,8 @@ def install():
     for k in ("numba:llvm_lock", "numba:compiler_lock"):
         event.register(k, Tot(k))
     import graphengine.runtime.session as S
-    import kernels.cpu.step as st
     import kernels.codegen as cg
+    import kernels.cpu.step as st
     _wrap(S, "compile_program", "compile_program")
     _wrap(st, "fuse", "fuse")
     _wrap(st, "generate", "generate (incl. loop module loads)")
@@ -80,6 +80,7 @@ if __name__ == "__main__":
     T1 = CLK()
     t = CLK()
     import numba  # noqa: F401
+
     import kernels.cpu.step  # noqa: F401
     PH["import numba + kernels.cpu.step"] = CLK() - t
     install()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,14 @@ from graphengine.runtime.threads import POLICY as BLAS_THREADS
 
 from ..codegen import load_source
 from ..registry import get_kernel
+from . import background
 from .stepgen import Unsupported, generate
 
 _HERE = Path(__file__).resolve().parent
 # generated steps call these kernels: their source is part of the cache key
 KERNEL_HASH = hashlib.sha1(b"".join(
-    f.read_bytes() for f in sorted(_HERE.glob("*.py")) if f.name != "step.py")).hexdigest()[:12]
+    f.read_bytes() for f in sorted(_HERE.glob("*.py"))
+    if f.name not in ("step.py", "background.py"))).hexdigest()[:12]
 
 COMPILE_COUNT = [0]  # generated step functions built in this process (tests assert on it)
 _HOT_KINDS = {"matmul", "reduce", "nn"}
@@ -60,11 +64,14 @@ class StepBackend:
             return exe
         mod = load_source("step", src)
         COMPILE_COUNT[0] += 1
-        return StepExecutable(program, fused, lay, mod.step, src)
+        exe = StepExecutable(program, fused, lay, mod.step, src)
+        exe.background = background.enabled()
+        exe.mod_file = mod.__file__
+        return exe
 
 
 class _Signature:
-    __slots__ = ("shapes", "S", "pools", "fallback", "fetch_views", "rest", "rest_key")
+    __slots__ = ("shapes", "S", "pools", "fallback", "fetch_views", "rest", "rest_key", "waiting")
 
 
 class StepExecutable:
@@ -75,6 +82,9 @@ class StepExecutable:
         self.fn = fn
         self.source = source
         self._sigs: dict[tuple, Any] = {}
+        self.background = False  # compile in a child process, op by op until it is done
+        self.mod_file = ""
+        self.calls_op_by_op = 0  # calls that ran op by op while the compiled step was not ready
         self._fallback: OpExecutor | None = None
         self._feed_order = list(program.feeds)
         self._consts = {t: np.array(t.op.attrs["value"]).reshape(-1) if t.shape == ()
@@ -128,6 +138,7 @@ class StepExecutable:
         sig.shapes = shapes
         sig.fallback = False
         sig.rest = sig.rest_key = None
+        sig.waiting = None  # None: not checked; a background.Job while it compiles; False: ready
         lay = self.lay
         for a, b in lay.same_shape:
             if shapes[a] != shapes[b]:
@@ -187,6 +198,12 @@ class StepExecutable:
         given = values
         if self._scalar_feeds:
             values = [v.reshape(1) if v.ndim == 0 else v for v in values]
+        if sig.waiting is not False and self._not_ready(sig, values, rest):
+            self.calls_op_by_op += 1
+            if self._fallback is None:
+                self._fallback = OpExecutor(self.program, _cpu_kernel)
+            vals = self._fallback.run(feeds if feeds is not None else dict(zip(self._feed_order, given)), state)
+            return [vals[t] for t in self.program.fetches]
         if not (self._random_pos or self._guarded):  # the common case: feeds + fixed arguments
             code = self.fn(*values, *rest)
             args = None
@@ -213,6 +230,39 @@ class StepExecutable:
                 view = a.reshape(sig.shapes[t])
             out.append(view)
         return out
+
+    def _not_ready(self, sig, values: list, rest: tuple) -> bool:
+        """Whether this call must run op by op because the compiled step is being built in a
+        background process (see kernels.cpu.background); starts that process on first use."""
+        job = sig.waiting
+        if job is None:
+            sig.waiting = False
+            if not self.background:
+                return False
+            import numba
+            args = list(values) + list(rest)
+            for i, t in self._random_pos:
+                args[i] = np.empty(sig.shapes[t] or (1,), t.dtype.np)
+            types = tuple(numba.typeof(a) for a in args)
+            if types in self.fn.overloads:
+                return False
+            mark = background.marker(self.mod_file, repr(types))
+            if os.path.exists(mark):
+                return False
+            try:
+                sig.waiting = background.Job(self.mod_file, types, mark)
+            except (OSError, pickle.PicklingError) as e:
+                background.log.error("cannot start a background compile (%s); compiling in the foreground", e)
+                return False
+            return True
+        if job.poll() is None:
+            return True
+        sig.waiting = False  # done, or failed (logged): the compiled step loads or compiles now
+        return False
+
+    def wait_background(self) -> bool:
+        """Wait for this plan's background compiles; whether all succeeded (tests use it)."""
+        return all(s.waiting.poll(wait=True) for s in self._sigs.values() if s.waiting)
 
     def _base_args(self, state) -> list:
         """Arguments that stay put between steps (variables, constants), rebuilt only when a

@@ -10,6 +10,7 @@ import copy
 import hashlib
 import os
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,11 @@ class StepBackend:
         mod = load_source("step", src)
         COMPILE_COUNT[0] += 1
         exe = StepExecutable(program, fused, lay, mod.step, src)
-        exe.background = background.enabled()
         exe.mod_file = mod.__file__
+        exe.background = background.mode()
+        if exe.background == "python" and not background.python_runnable(mod):
+            exe.background = None  # its body needs the compiler: compile in the foreground
+        return exe
         return exe
 
 
@@ -82,9 +86,9 @@ class StepExecutable:
         self.fn = fn
         self.source = source
         self._sigs: dict[tuple, Any] = {}
-        self.background = False  # compile in a child process, op by op until it is done
+        self.background: str | None = None  # "python"/"ops": see kernels.cpu.background
         self.mod_file = ""
-        self.calls_op_by_op = 0  # calls that ran op by op while the compiled step was not ready
+        self.calls_interim = 0  # calls that ran before the compiled step was ready
         self._fallback: OpExecutor | None = None
         self._feed_order = list(program.feeds)
         self._consts = {t: np.array(t.op.attrs["value"]).reshape(-1) if t.shape == ()
@@ -198,14 +202,18 @@ class StepExecutable:
         given = values
         if self._scalar_feeds:
             values = [v.reshape(1) if v.ndim == 0 else v for v in values]
+        fn = self.fn
         if sig.waiting is not False and self._not_ready(sig, values, rest):
-            self.calls_op_by_op += 1
-            if self._fallback is None:
-                self._fallback = OpExecutor(self.program, _cpu_kernel)
-            vals = self._fallback.run(feeds if feeds is not None else dict(zip(self._feed_order, given)), state)
-            return [vals[t] for t in self.program.fetches]
+            self.calls_interim += 1
+            if self.background == "ops":
+                if self._fallback is None:
+                    self._fallback = OpExecutor(self.program, _cpu_kernel)
+                vals = self._fallback.run(feeds if feeds is not None else dict(zip(self._feed_order, given)),
+                                          state)
+                return [vals[t] for t in self.program.fetches]
+            fn = self.fn.py_func  # the same calls, from Python: the same numbers
         if not (self._random_pos or self._guarded):  # the common case: feeds + fixed arguments
-            code = self.fn(*values, *rest)
+            code = fn(*values, *rest)
             args = None
         else:
             args = list(values) + list(rest)
@@ -216,7 +224,7 @@ class StepExecutable:
                     a = state.rng(t.op).random(sig.shapes[t]).astype(t.dtype.np)
                 args[i] = a.reshape(1) if a.ndim == 0 else a
             saved = [(v, state.vars[v].copy()) for v in self._guarded if v in state.vars]
-            code = self.fn(*args)
+            code = fn(*args)
             if code:
                 for v, a in saved:
                     state.write(v, a)
@@ -250,7 +258,8 @@ class StepExecutable:
             if os.path.exists(mark):
                 return False
             try:
-                sig.waiting = background.Job(self.mod_file, types, mark)
+                sig.waiting = background.Job(self.mod_file, types, mark,
+                                             background.loop_dirs(sys.modules[self.fn.py_func.__module__]))
             except (OSError, pickle.PicklingError) as e:
                 background.log.error("cannot start a background compile (%s); compiling in the foreground", e)
                 return False

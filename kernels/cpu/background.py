@@ -134,6 +134,7 @@ def main(mod_file: str, sig_path: str, mark: str, *paths: str) -> None:
     spec.loader.exec_module(mod)
     with open(sig_path, "rb") as f:
         types = pickle.load(f)
+    os.unlink(sig_path)  # the parent may be gone by the time this is done
     mod.step.compile(tuple(types))
     tmp = f"{mark}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:

@@ -3,6 +3,8 @@
 Per distinct feed-shape signature (a new batch size, say) the driver computes every tensor's
 shape, checks the generator's assumptions and sizes the buffer pools once; the generated
 function itself depends only on dtypes and ranks, so a ragged last batch never recompiles.
+With ``GRAPHENGINE_BACKGROUND_COMPILE`` set, a step not yet compiled is built in a child process
+while the first calls run without it (kernels.cpu.background says how, and why it is opt-in).
 """
 from __future__ import annotations
 

@@ -136,3 +136,30 @@ def test_default_compiles_in_the_foreground(fresh):
     fresh.setenv(background.ENV, "1")
     assert background.mode() == "python"
     assert os.environ[background.ENV] == "1"
+
+
+def test_python_body_only_when_it_calls_compiled_code_alone():
+    """A step body that calls anything but Numba functions, NumPy, math or plain builtins is
+    not run as Python (its numbers could differ): such a plan compiles in the foreground."""
+    import math
+    import types
+
+    import numba
+
+    kernel = numba.njit(lambda a: a)
+
+    def ok(a0, S):
+        kernel(a0.reshape(-1))
+        return max(S[0, 0], 1) + math.sqrt(float(np.float32(2.0)))
+
+    def bad(a0, S):
+        return sorted(a0)  # a builtin with no place in a step
+
+    def other(a0, S):
+        return helper(a0)  # noqa: F821 - a plain Python global
+
+    for fn, want in ((ok, True), (bad, False), (other, False)):
+        mod = types.ModuleType("m")
+        mod.__dict__.update(kernel=kernel, np=np, math=math, helper=lambda a: a,
+                            step=types.SimpleNamespace(py_func=fn))
+        assert background.python_runnable(mod) is want, fn.__name__

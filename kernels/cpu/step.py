@@ -3,11 +3,16 @@
 Per distinct feed-shape signature (a new batch size, say) the driver computes every tensor's
 shape, checks the generator's assumptions and sizes the buffer pools once; the generated
 function itself depends only on dtypes and ranks, so a ragged last batch never recompiles.
+With ``GRAPHENGINE_BACKGROUND_COMPILE`` set, a step not yet compiled is built in a child process
+while the first calls run without it (kernels.cpu.background says how, and why it is opt-in).
 """
 from __future__ import annotations
 
 import copy
 import hashlib
+import os
+import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +29,14 @@ from graphengine.runtime.threads import POLICY as BLAS_THREADS
 
 from ..codegen import load_source
 from ..registry import get_kernel
+from . import background
 from .stepgen import Unsupported, generate
 
 _HERE = Path(__file__).resolve().parent
 # generated steps call these kernels: their source is part of the cache key
 KERNEL_HASH = hashlib.sha1(b"".join(
-    f.read_bytes() for f in sorted(_HERE.glob("*.py")) if f.name != "step.py")).hexdigest()[:12]
+    f.read_bytes() for f in sorted(_HERE.glob("*.py"))
+    if f.name not in ("step.py", "background.py"))).hexdigest()[:12]
 
 COMPILE_COUNT = [0]  # generated step functions built in this process (tests assert on it)
 _HOT_KINDS = {"matmul", "reduce", "nn"}
@@ -66,11 +73,17 @@ class StepBackend:
             return exe
         mod = load_source("step", src)
         COMPILE_COUNT[0] += 1
-        return StepExecutable(program, fused, lay, mod.step, src)
+        exe = StepExecutable(program, fused, lay, mod.step, src)
+        exe.mod_file = mod.__file__
+        exe.background = background.mode()
+        if exe.background == "python" and not background.python_runnable(mod):
+            exe.background = None  # its body needs the compiler: compile in the foreground
+        return exe
+        return exe
 
 
 class _Signature:
-    __slots__ = ("shapes", "S", "pools", "fallback", "fetch_views", "rest", "rest_key")
+    __slots__ = ("shapes", "S", "pools", "fallback", "fetch_views", "rest", "rest_key", "waiting")
 
 
 class StepExecutable:
@@ -81,6 +94,9 @@ class StepExecutable:
         self.fn = fn
         self.source = source
         self._sigs: dict[tuple, Any] = {}
+        self.background: str | None = None  # "python"/"ops": see kernels.cpu.background
+        self.mod_file = ""
+        self.calls_interim = 0  # calls that ran before the compiled step was ready
         self._fallback: OpExecutor | None = None
         self._feed_order = list(program.feeds)
         self._consts = {t: np.array(t.op.attrs["value"]).reshape(-1) if t.shape == ()
@@ -137,6 +153,7 @@ class StepExecutable:
         sig.shapes = shapes
         sig.fallback = False
         sig.rest = sig.rest_key = None
+        sig.waiting = None  # None: not checked; a background.Job while it compiles; False: ready
         lay = self.lay
         for a, b in lay.same_shape:
             if shapes[a] != shapes[b]:
@@ -196,8 +213,18 @@ class StepExecutable:
         given = values
         if self._scalar_feeds:
             values = [v.reshape(1) if v.ndim == 0 else v for v in values]
+        fn = self.fn
+        if sig.waiting is not False and self._not_ready(sig, values, rest):
+            self.calls_interim += 1
+            if self.background == "ops":
+                if self._fallback is None:
+                    self._fallback = OpExecutor(self.program, _cpu_kernel)
+                vals = self._fallback.run(feeds if feeds is not None else dict(zip(self._feed_order, given)),
+                                          state)
+                return [vals[t] for t in self.program.fetches]
+            fn = self.fn.py_func  # the same calls, from Python: the same numbers
         if not (self._random_pos or self._guarded):  # the common case: feeds + fixed arguments
-            code = self.fn(*values, *rest)
+            code = fn(*values, *rest)
             args = None
         else:
             args = list(values) + list(rest)
@@ -208,7 +235,7 @@ class StepExecutable:
                     a = state.rng(t.op).random(sig.shapes[t]).astype(t.dtype.np)
                 args[i] = a.reshape(1) if a.ndim == 0 else a
             saved = [(v, state.vars[v].copy()) for v in self._guarded if v in state.vars]
-            code = self.fn(*args)
+            code = fn(*args)
             if code:
                 for v, a in saved:
                     state.write(v, a)
@@ -222,6 +249,40 @@ class StepExecutable:
                 view = a.reshape(sig.shapes[t])
             out.append(view)
         return out
+
+    def _not_ready(self, sig, values: list, rest: tuple) -> bool:
+        """Whether this call must run op by op because the compiled step is being built in a
+        background process (see kernels.cpu.background); starts that process on first use."""
+        job = sig.waiting
+        if job is None:
+            sig.waiting = False
+            if not self.background:
+                return False
+            import numba
+            args = list(values) + list(rest)
+            for i, t in self._random_pos:
+                args[i] = np.empty(sig.shapes[t] or (1,), t.dtype.np)
+            types = tuple(numba.typeof(a) for a in args)
+            if types in self.fn.overloads:
+                return False
+            mark = background.marker(self.mod_file, repr(types))
+            if os.path.exists(mark):
+                return False
+            try:
+                sig.waiting = background.Job(self.mod_file, types, mark,
+                                             background.loop_dirs(sys.modules[self.fn.py_func.__module__]))
+            except (OSError, pickle.PicklingError) as e:
+                background.log.error("cannot start a background compile (%s); compiling in the foreground", e)
+                return False
+            return True
+        if job.poll() is None:
+            return True
+        sig.waiting = False  # done, or failed (logged): the compiled step loads or compiles now
+        return False
+
+    def wait_background(self) -> bool:
+        """Wait for this plan's background compiles; whether all succeeded (tests use it)."""
+        return all(s.waiting.poll(wait=True) for s in self._sigs.values() if s.waiting)
 
     def _base_args(self, state) -> list:
         """Arguments that stay put between steps (variables, constants), rebuilt only when a

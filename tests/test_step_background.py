@@ -1,0 +1,165 @@
+"""Background compilation (GRAPHENGINE_BACKGROUND_COMPILE): the first calls of a new plan run
+without the compiled step while a child process compiles it into Numba's disk cache."""
+import logging
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import graphengine as ge
+from kernels.cpu import background
+from kernels.cpu import step as stepmod
+
+
+def _graph(act):
+    ge.reset_default_graph()
+    ge.set_random_seed(3)
+    x = ge.placeholder(ge.float32, (None, 4), name="x")
+    y = ge.placeholder(ge.int64, (None,), name="y")
+    W = ge.Variable(ge.random_normal((4, 3), stddev=0.5, seed=1), name="W")
+    b = ge.Variable(ge.zeros((3,)), name="b")
+    logits = act(x @ W + b) * 1.5
+    loss = ge.reduce_mean(ge.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    train = ge.train.AdamOptimizer(0.05).minimize(loss)
+    return x, y, loss, train
+
+
+def _feed(x, y, i):
+    rng = np.random.default_rng(i)
+    return {x: rng.normal(size=(6, 4)).astype(np.float32), y: rng.integers(0, 3, 6)}
+
+
+def _train_exe(s):
+    exes = [getattr(e, "inner", e) for e in s._plans.values()]
+    exes = [e for e in exes if isinstance(e, stepmod.StepExecutable)]
+    assert len(exes) == 1, s._plans
+    return exes[0]
+
+
+def _trajectory(act, steps=3, check=None):
+    x, y, loss, train = _graph(act)
+    with ge.Session() as s:
+        s.run(ge.global_variables_initializer())
+        out = []
+        for i in range(steps):
+            out.append(s.run([train, loss], _feed(x, y, i))[1])
+            if check is not None:
+                check(i, _train_exe(s))
+        return np.array(out), s.run(ge.global_variables())
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    # a new cache dir gives the generated modules new paths: nothing of them is cached yet
+    monkeypatch.setenv("GRAPHENGINE_CACHE_DIR", str(tmp_path))
+    return monkeypatch
+
+
+def _misses(fn) -> int:
+    return sum(fn._cache_misses.values())
+
+
+@pytest.mark.parametrize("mode,act", [("1", ge.nn.relu), ("ops", ge.nn.sigmoid)])
+def test_first_call_without_compile_then_the_childs_compiled_step(fresh, mode, act):
+    fresh.setenv(background.ENV, mode)
+
+    def check(i, exe):
+        assert exe.background == ("ops" if mode == "ops" else "python")
+        if i == 0:  # the first call always runs before the child can be done: deterministic
+            assert exe.calls_interim == 1 and _misses(exe.fn) == 0
+            assert exe.wait_background()
+        else:
+            assert exe.calls_interim == 1
+            assert _misses(exe.fn) == 0, "the step compiled here instead of loading the child's"
+            assert sum(exe.fn._cache_hits.values()) == 1
+    losses, vals = _trajectory(act, check=check)
+    fresh.delenv(background.ENV)
+    ref_losses, ref_vals = _trajectory(act)  # every step compiled, in the foreground
+    if mode == "ops":  # op by op first: close, not equal
+        np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+        return
+    # the Python-run step body calls the same compiled code: the same numbers, bit for bit
+    np.testing.assert_array_equal(losses, ref_losses)
+    for a, b in zip(vals, ref_vals):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_python_step_body_equals_compiled_step_every_call(fresh):
+    """Until the child finishes (it never does here), every call runs the step body as Python:
+    the whole trajectory equals the compiled one bit for bit."""
+    fresh.setenv(background.ENV, "1")
+    fresh.setattr(background, "CHILD", [sys.executable, "-c", "import time; time.sleep(60)"])
+    seen, exes = [], []
+
+    def check(i, exe):
+        seen.append(exe.calls_interim)
+        exes.append(exe)
+    square = lambda z: z * z  # noqa: E731 - a step no other test has loaded
+    losses, vals = _trajectory(square, steps=4, check=check)
+    for sig in exes[0]._sigs.values():
+        if sig.waiting:
+            sig.waiting.proc.kill()
+            sig.waiting.poll(wait=True)
+    assert seen == [1, 2, 3, 4]
+    fresh.delenv(background.ENV)
+    ref_losses, ref_vals = _trajectory(square, steps=4)
+    np.testing.assert_array_equal(losses, ref_losses)
+    for a, b in zip(vals, ref_vals):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_failed_background_compile_compiles_in_the_foreground(fresh, caplog):
+    fresh.setenv(background.ENV, "1")
+    fresh.setattr(background, "CHILD", [sys.executable, "-c", "import sys; sys.exit(3)"])
+
+    def check(i, exe):
+        if i == 0:
+            assert exe.calls_interim == 1
+            with caplog.at_level(logging.ERROR, "graphengine.compile"):
+                assert exe.wait_background() is False
+            assert "background compile" in caplog.text and "exit 3" in caplog.text
+        else:
+            assert exe.calls_interim == 1
+            assert _misses(exe.fn) == 1  # compiled here, in the foreground
+    losses, _ = _trajectory(ge.nn.tanh, check=check)
+    fresh.delenv(background.ENV)
+    ref, _ = _trajectory(ge.nn.tanh)
+    np.testing.assert_array_equal(losses, ref)
+
+
+def test_default_compiles_in_the_foreground(fresh):
+    fresh.delenv(background.ENV, raising=False)
+    assert background.mode() is None
+    fresh.setenv(background.ENV, "ops")
+    assert background.mode() == "ops"
+    fresh.setenv(background.ENV, "1")
+    assert background.mode() == "python"
+    assert os.environ[background.ENV] == "1"
+
+
+def test_python_body_only_when_it_calls_compiled_code_alone():
+    """A step body that calls anything but Numba functions, NumPy, math or plain builtins is
+    not run as Python (its numbers could differ): such a plan compiles in the foreground."""
+    import math
+    import types
+
+    import numba
+
+    kernel = numba.njit(lambda a: a)
+
+    def ok(a0, S):
+        kernel(a0.reshape(-1))
+        return max(S[0, 0], 1) + math.sqrt(float(np.float32(2.0)))
+
+    def bad(a0, S):
+        return sorted(a0)  # a builtin with no place in a step
+
+    def other(a0, S):
+        return helper(a0)  # noqa: F821 - a plain Python global
+
+    for fn, want in ((ok, True), (bad, False), (other, False)):
+        mod = types.ModuleType("m")
+        mod.__dict__.update(kernel=kernel, np=np, math=math, helper=lambda a: a,
+                            step=types.SimpleNamespace(py_func=fn))
+        assert background.python_runnable(mod) is want, fn.__name__

@@ -127,3 +127,15 @@ def test_plan_info_lists_the_passes_and_fused_reductions():
         info = sess.plan_info([opt, loss], {x: np.ones((3, 12), np.float32)})
     assert info["passes"] == ["prune", "simplify", "schedule", "fuse", "layout", "plan_memory", "emit"]
     assert info["fused_reductions"] >= 3  # the loss mean and both bias-gradient column sums
+
+
+def test_reduction_needed_only_for_its_shape():
+    # the gradient of mean(sum(., axis=1)) needs the inner sum's shape, not its value
+    x = ge.placeholder(ge.float32, (None, 4), name="x")
+    w = ge.Variable(np.arange(4, dtype=np.float32), name="w")
+    loss = ge.reduce_mean(ge.reduce_sum(ge.square(x * w), axis=1))
+    (g,) = ge.gradients(loss, [w])
+    xv = np.random.default_rng(3).random((5, 4)).astype(np.float32)
+    with ge.Session() as sess:
+        sess.run(ge.global_variables_initializer())
+        np.testing.assert_allclose(sess.run(g, {x: xv}), (2 * xv * xv * np.arange(4)).sum(0) / 5, rtol=1e-5)

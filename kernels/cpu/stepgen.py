@@ -396,7 +396,10 @@ class Gen:
             else:
                 body.append(f"e{k} = {self.expr(m, [ref(t) for t in m.inputs])}")
             local[o] = f"e{k}"
+        stored = set(f.outputs)
         for s in f.sinks:
+            if s.outputs[0] not in stored:  # only its shape is used downstream (an S row)
+                continue
             x, o = s.inputs[0], s.outputs[0]
             axes = _sink_axes(s)
             if s.type == "sum_to_like":

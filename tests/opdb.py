@@ -773,7 +773,9 @@ def _slice_samples():
     return [Sample((randn(rng, x),), {"key": k}, sid) for sid, k in [
         ("col", (slice(None), 1)), ("steps", (slice(None, None, 2), slice(1, 4))),
         ("negative", (-1, slice(None, -1), slice(None, None, -1))), ("newaxis", (None, 0, Ellipsis, None)),
-        ("ellipsis", (Ellipsis, 2)), ("clipped", (slice(-10, 10), slice(3, 1))), ("scalar", (1, 2, 3))]]
+        ("ellipsis", (Ellipsis, 2)), ("clipped", (slice(-10, 10), slice(3, 1))), ("scalar", (1, 2, 3))]] + [
+        Sample((np.array([[np.nan, 1.0, -np.inf], [np.inf, -0.0, 2.0]]),), {"key": (slice(None, None, -1), 0)},
+               "nan_inf", grad=False)]
 
 
 def _np_getitem(x, key):

@@ -118,6 +118,10 @@ def _cover_the_rest() -> None:
                          for a, f in zip(first.args, floats))
             info.samples.append(Sample(args, dict(first.kwargs), "nan_inf-auto", grad=False,
                                        ref=_via_reference_backend(info)))
+        elif od.kind == "nn" and len(first.args) == 1 and floats[0] and np.ndim(first.args[0]) >= 1:
+            rows = np.array([[np.nan, 1, 2, 3], [np.inf, 1, 2, 3], [-np.inf, 1, 2, 3], [np.inf, np.inf, 1, 2],
+                             [-np.inf] * 4, [1, 2, 3, 4]], float)  # softmax-like ops over the last axis
+            info.samples.append(Sample((rows,), {}, "nan_inf-auto", grad=False, ref=_via_reference_backend(info)))
         elif od.kind == "reduce" and info.name.startswith("reduce_") and len(first.args) == 1 and floats[0]:
             ref = _via_reference_backend(info)
             info.samples.append(Sample((_REDUCE_ROWS,), {"axis": 1, "keepdims": False}, "nan_inf-auto",

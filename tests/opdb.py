@@ -647,8 +647,10 @@ def _bn_samples(out):
     rng = _rng(f"batch_norm{out}")
     specs = [("8x3-dense", (8, 3), 1, False), ("2x3x2x3-nhwc-unbiased", (2, 3, 2, 3), 3, True),
              ("2x3x2x2-nchw", (2, 3, 2, 2), 1, False), ("3x2x4-axis1-unbiased", (3, 2, 4), 1, True)]
+    nonfinite = Sample((np.array([[1.0, 2.0], [np.nan, 3.0], [np.inf, 4.0]]), np.ones(2), np.zeros(2)),
+                       {"axis": 1, "unbiased": False, "out": out}, "nan-inf-channel", grad=False)
     return [Sample((randn(rng, s, 2.0) + 1.0, positive(rng, (s[ax],)), randn(rng, (s[ax],))),
-                   {"axis": ax, "unbiased": ub, "out": out}, sid) for sid, s, ax, ub in specs]
+                   {"axis": ax, "unbiased": ub, "out": out}, sid) for sid, s, ax, ub in specs] + [nonfinite]
 
 
 def _moments_samples(name):

@@ -517,6 +517,8 @@ def test_batchnorm_embedding_training_with_summaries_matches_cpu():
         loss = tf.reduce_mean(tf.square(tf.layers.dense(h, 2)))
         summ = tf.summary.merge([tf.summary.scalar("loss", loss), tf.summary.histogram("h", h)])
         with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+            # not Adam: at this init d(loss)/d(beta) is 0 up to rounding (~3e-8 on either device),
+            # and Adam turns that rounding noise into full-size steps of either sign
             train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
         moving = [v for v in tf.global_variables() if "moving" in v.name]
         with tf.Session(config={"device": device}) as sess:

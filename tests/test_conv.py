@@ -12,6 +12,10 @@ from kernels.cpu import step as stepmod
 
 BACKENDS = [{"device": "reference"}, {"jit": "op"}, {"jit": "step"}]
 IDS = ["reference", "cpu-op", "cpu-step"]
+# conventions are the kernels' (the compiled step calls the same ones, as test_step_opdb checks):
+# op by op here, which spares each test a step compilation
+KERNELS, KERNEL_IDS = BACKENDS[:2], IDS[:2]
+OP = {"jit": "op"}
 
 
 def _tf1_cnn():
@@ -66,7 +70,7 @@ def test_channels_first_layers_compute_what_channels_last_do(layer):
         b = fn(tf.transpose(x, [0, 3, 1, 2]), 4, 3, strides=2, padding="same", name="c",
                data_format="channels_first")
         b = tf.layers.average_pooling2d(b, 2, 1, data_format="channels_first")
-    with tf.Session() as s:
+    with tf.Session(**OP) as s:
         s.run(tf.global_variables_initializer())
         s.run(tf.trainable_variables()[1].assign([0.1, 0.2, 0.3, 0.4]))
         ra, rb = s.run([a, b], {x: np.random.default_rng(0).standard_normal((2, 6, 5, 3))})
@@ -89,7 +93,7 @@ def test_layer_variable_names_initializers_and_options():
     vs = tf.global_variables()
     assert vs[0].shape == (3, 3, 3, 8) and vs[2].shape == (3, 1, 3, 8) and vs[7].shape == (3, 3, 5, 3)
     assert up.shape == (None, 12, 12, 5) and up_valid.shape == (None, 13, 13, 5)
-    with tf.Session() as s:
+    with tf.Session(**OP) as s:
         s.run(tf.global_variables_initializer())
         k, b = s.run(vs[:2])
     lim = np.sqrt(6.0 / (3 * 3 * 3 + 3 * 3 * 8))  # glorot uniform with TF's fans for a conv kernel
@@ -107,7 +111,7 @@ def test_activation_and_op_names_follow_tf1():
     assert p.name == "max_pooling2d/MaxPool:0" and p.shape == (None, 1, 1, 2)
 
 
-@pytest.mark.parametrize("kw", BACKENDS, ids=IDS)
+@pytest.mark.parametrize("kw", KERNELS, ids=KERNEL_IDS)
 def test_max_pool_gradient_goes_to_the_first_maximum(kw):
     x = ge.placeholder(ge.float64, (1, 2, 4, 1))
     v = np.array([[3, 3, 1, 5], [3, 2, 5, 5]], np.float64).reshape(1, 2, 4, 1)
@@ -119,7 +123,7 @@ def test_max_pool_gradient_goes_to_the_first_maximum(kw):
     np.testing.assert_array_equal(gv.reshape(2, 4), [[10, 0, 0, 20], [0, 0, 0, 0]])
 
 
-@pytest.mark.parametrize("kw", BACKENDS, ids=IDS)
+@pytest.mark.parametrize("kw", KERNELS, ids=KERNEL_IDS)
 def test_same_average_pool_counts_only_entries_inside_the_input(kw):
     x = ge.placeholder(ge.float32, (1, 3, 3, 1))
     v = np.arange(9, dtype=np.float32).reshape(1, 3, 3, 1)
@@ -139,7 +143,7 @@ def test_nchw_conv_and_pool_equal_nhwc():
     a = tf.nn.max_pool(tf.nn.conv2d(x, w, [1, 2, 2, 1], "SAME"), [1, 2, 2, 1], [1, 1, 1, 1], "VALID")
     b = tf.nn.max_pool(tf.nn.conv2d(xc, w, [1, 1, 2, 2], "SAME", data_format="NCHW"), [1, 1, 2, 2],
                        [1, 1, 1, 1], "VALID", data_format="NCHW")
-    with tf.Session() as s:
+    with tf.Session(**OP) as s:
         ra, rb = s.run([a, b], {x: v})
     np.testing.assert_allclose(rb.transpose(0, 2, 3, 1), ra, rtol=1e-6)
 
@@ -156,11 +160,20 @@ def test_tf1_backprop_spellings_equal_the_gradients():
     bx = tf.nn.conv2d_backprop_input([2, 6, 6, 2], w, dy, [1, 2, 2, 1], "SAME")
     bw = tf.nn.conv2d_backprop_filter(x, [3, 3, 2, 3], dy, [1, 2, 2, 1], "SAME")
     tr = tf.nn.conv2d_transpose(dy, w, [2, 6, 6, 2], [1, 2, 2, 1], "SAME")
-    with tf.Session() as s:
+    with tf.Session(**OP) as s:
         r = s.run([gx, gw, bx, bw, tr], {x: xv})
     np.testing.assert_allclose(r[2], r[0], rtol=1e-12)
     np.testing.assert_allclose(r[3], r[1], rtol=1e-12)
     np.testing.assert_allclose(r[4], r[0], rtol=1e-12)
+
+
+def test_conv2d_transpose_output_shape_from_tf_stack_of_the_batch_size():
+    z = tf.placeholder(tf.float32, [None, 7, 7, 8])
+    w = tf.constant(np.ones((3, 3, 4, 8), np.float32))
+    up = tf.nn.conv2d_transpose(z, w, tf.stack([tf.shape(z)[0], 14, 14, 4]), [1, 2, 2, 1], "SAME")
+    assert up.shape == (None, 14, 14, 4)
+    with tf.Session(**OP) as s:
+        assert s.run(up, {z: np.ones((3, 7, 7, 8), np.float32)}).shape == (3, 14, 14, 4)
 
 
 def test_build_time_errors_name_the_op_and_the_line():

@@ -176,6 +176,33 @@ def test_conv2d_transpose_output_shape_from_tf_stack_of_the_batch_size():
         assert s.run(up, {z: np.ones((3, 7, 7, 8), np.float32)}).shape == (3, 14, 14, 4)
 
 
+@pytest.mark.parametrize("kw", KERNELS, ids=KERNEL_IDS)
+def test_matches_tensorflow(kw):
+    """Against TensorFlow's own results (tests/tf_fixtures/make_conv_fixtures.py wrote them)."""
+    import json
+    from pathlib import Path
+    fix = np.load(Path(__file__).resolve().parent / "tf_fixtures" / "conv_pool_tf.npz")
+    cases = json.loads(str(fix["__cases__"]))
+    x, w, xi = (ge.placeholder(ge.float32, fix[k].shape) for k in ("x", "w", "xi"))
+    fetch = {}
+    for name, s, p, d in cases["conv"]:
+        y = fetch[f"conv_{name}"] = ge.nn.conv2d(x, w, s, p, dilations=d)
+        if f"conv_{name}_dx" in fix:
+            fetch[f"conv_{name}_dx"], fetch[f"conv_{name}_dw"] = ge.gradients(ge.reduce_sum(y * y), [x, w])
+    for name, shape, s, p in cases["transpose"]:
+        fetch[f"transpose_{name}"] = ge.nn.conv2d_transpose(ge.constant(fix["v"]), ge.constant(fix["wt"]), shape, s, p)
+    for name, k, s, p in cases["pool"]:
+        for kind, fn in (("max", ge.nn.max_pool), ("avg", ge.nn.avg_pool)):
+            y = fetch[f"{kind}_{name}"] = fn(xi, k, s, p)
+            cot = ge.constant(np.arange(np.prod(y.shape), dtype=np.float32).reshape(y.shape))
+            fetch[f"{kind}_{name}_dx"] = ge.gradients(ge.reduce_sum(y * cot), [xi])[0]
+    assert set(fetch) == {k for k in fix.files if k not in ("__cases__", "x", "w", "v", "wt", "xi")}
+    with ge.Session(**kw) as s:
+        got = s.run(fetch, {x: fix["x"], w: fix["w"], xi: fix["xi"]})
+    for k, g in got.items():
+        np.testing.assert_allclose(g, fix[k], rtol=1e-5, atol=1e-5 * np.abs(fix[k]).max(), err_msg=k)
+
+
 def test_build_time_errors_name_the_op_and_the_line():
     x = ge.placeholder(ge.float32, (None, 5, 5, 3))
     with pytest.raises(ge.ShapeError, match=r"conv2d 'Conv2D' built at .*test_conv.py.*3 channels.*expects 2"):

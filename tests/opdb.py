@@ -647,8 +647,10 @@ def _bn_samples(out):
     rng = _rng(f"batch_norm{out}")
     specs = [("8x3-dense", (8, 3), 1, False), ("2x3x2x3-nhwc-unbiased", (2, 3, 2, 3), 3, True),
              ("2x3x2x2-nchw", (2, 3, 2, 2), 1, False), ("3x2x4-axis1-unbiased", (3, 2, 4), 1, True)]
+    nonfinite = Sample((np.array([[1.0, 2.0], [np.nan, 3.0], [np.inf, 4.0]]), np.ones(2), np.zeros(2)),
+                       {"axis": 1, "unbiased": False, "out": out}, "nan-inf-channel", grad=False)
     return [Sample((randn(rng, s, 2.0) + 1.0, positive(rng, (s[ax],)), randn(rng, (s[ax],))),
-                   {"axis": ax, "unbiased": ub, "out": out}, sid) for sid, s, ax, ub in specs]
+                   {"axis": ax, "unbiased": ub, "out": out}, sid) for sid, s, ax, ub in specs] + [nonfinite]
 
 
 def _moments_samples(name):
@@ -773,7 +775,9 @@ def _slice_samples():
     return [Sample((randn(rng, x),), {"key": k}, sid) for sid, k in [
         ("col", (slice(None), 1)), ("steps", (slice(None, None, 2), slice(1, 4))),
         ("negative", (-1, slice(None, -1), slice(None, None, -1))), ("newaxis", (None, 0, Ellipsis, None)),
-        ("ellipsis", (Ellipsis, 2)), ("clipped", (slice(-10, 10), slice(3, 1))), ("scalar", (1, 2, 3))]]
+        ("ellipsis", (Ellipsis, 2)), ("clipped", (slice(-10, 10), slice(3, 1))), ("scalar", (1, 2, 3))]] + [
+        Sample((np.array([[np.nan, 1.0, -np.inf], [np.inf, -0.0, 2.0]]),), {"key": (slice(None, None, -1), 0)},
+               "nan_inf", grad=False)]
 
 
 def _np_getitem(x, key):

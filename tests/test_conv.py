@@ -12,6 +12,10 @@ from kernels.cpu import step as stepmod
 
 BACKENDS = [{"device": "reference"}, {"jit": "op"}, {"jit": "step"}]
 IDS = ["reference", "cpu-op", "cpu-step"]
+# conventions are the kernels' (the compiled step calls the same ones, as test_step_opdb checks):
+# op by op here, which spares each test a step compilation
+KERNELS, KERNEL_IDS = BACKENDS[:2], IDS[:2]
+OP = {"jit": "op"}
 
 
 def _tf1_cnn():
@@ -66,7 +70,7 @@ def test_channels_first_layers_compute_what_channels_last_do(layer):
         b = fn(tf.transpose(x, [0, 3, 1, 2]), 4, 3, strides=2, padding="same", name="c",
                data_format="channels_first")
         b = tf.layers.average_pooling2d(b, 2, 1, data_format="channels_first")
-    with tf.Session() as s:
+    with tf.Session(**OP) as s:
         s.run(tf.global_variables_initializer())
         s.run(tf.trainable_variables()[1].assign([0.1, 0.2, 0.3, 0.4]))
         ra, rb = s.run([a, b], {x: np.random.default_rng(0).standard_normal((2, 6, 5, 3))})
@@ -89,7 +93,7 @@ def test_layer_variable_names_initializers_and_options():
     vs = tf.global_variables()
     assert vs[0].shape == (3, 3, 3, 8) and vs[2].shape == (3, 1, 3, 8) and vs[7].shape == (3, 3, 5, 3)
     assert up.shape == (None, 12, 12, 5) and up_valid.shape == (None, 13, 13, 5)
-    with tf.Session() as s:
+    with tf.Session(**OP) as s:
         s.run(tf.global_variables_initializer())
         k, b = s.run(vs[:2])
     lim = np.sqrt(6.0 / (3 * 3 * 3 + 3 * 3 * 8))  # glorot uniform with TF's fans for a conv kernel
@@ -107,7 +111,7 @@ def test_activation_and_op_names_follow_tf1():
     assert p.name == "max_pooling2d/MaxPool:0" and p.shape == (None, 1, 1, 2)
 
 
-@pytest.mark.parametrize("kw", BACKENDS, ids=IDS)
+@pytest.mark.parametrize("kw", KERNELS, ids=KERNEL_IDS)
 def test_max_pool_gradient_goes_to_the_first_maximum(kw):
     x = ge.placeholder(ge.float64, (1, 2, 4, 1))
     v = np.array([[3, 3, 1, 5], [3, 2, 5, 5]], np.float64).reshape(1, 2, 4, 1)
@@ -119,7 +123,7 @@ def test_max_pool_gradient_goes_to_the_first_maximum(kw):
     np.testing.assert_array_equal(gv.reshape(2, 4), [[10, 0, 0, 20], [0, 0, 0, 0]])
 
 
-@pytest.mark.parametrize("kw", BACKENDS, ids=IDS)
+@pytest.mark.parametrize("kw", KERNELS, ids=KERNEL_IDS)
 def test_same_average_pool_counts_only_entries_inside_the_input(kw):
     x = ge.placeholder(ge.float32, (1, 3, 3, 1))
     v = np.arange(9, dtype=np.float32).reshape(1, 3, 3, 1)
@@ -139,7 +143,7 @@ def test_nchw_conv_and_pool_equal_nhwc():
     a = tf.nn.max_pool(tf.nn.conv2d(x, w, [1, 2, 2, 1], "SAME"), [1, 2, 2, 1], [1, 1, 1, 1], "VALID")
     b = tf.nn.max_pool(tf.nn.conv2d(xc, w, [1, 1, 2, 2], "SAME", data_format="NCHW"), [1, 1, 2, 2],
                        [1, 1, 1, 1], "VALID", data_format="NCHW")
-    with tf.Session() as s:
+    with tf.Session(**OP) as s:
         ra, rb = s.run([a, b], {x: v})
     np.testing.assert_allclose(rb.transpose(0, 2, 3, 1), ra, rtol=1e-6)
 
@@ -156,11 +160,47 @@ def test_tf1_backprop_spellings_equal_the_gradients():
     bx = tf.nn.conv2d_backprop_input([2, 6, 6, 2], w, dy, [1, 2, 2, 1], "SAME")
     bw = tf.nn.conv2d_backprop_filter(x, [3, 3, 2, 3], dy, [1, 2, 2, 1], "SAME")
     tr = tf.nn.conv2d_transpose(dy, w, [2, 6, 6, 2], [1, 2, 2, 1], "SAME")
-    with tf.Session() as s:
+    with tf.Session(**OP) as s:
         r = s.run([gx, gw, bx, bw, tr], {x: xv})
     np.testing.assert_allclose(r[2], r[0], rtol=1e-12)
     np.testing.assert_allclose(r[3], r[1], rtol=1e-12)
     np.testing.assert_allclose(r[4], r[0], rtol=1e-12)
+
+
+def test_conv2d_transpose_output_shape_from_tf_stack_of_the_batch_size():
+    z = tf.placeholder(tf.float32, [None, 7, 7, 8])
+    w = tf.constant(np.ones((3, 3, 4, 8), np.float32))
+    up = tf.nn.conv2d_transpose(z, w, tf.stack([tf.shape(z)[0], 14, 14, 4]), [1, 2, 2, 1], "SAME")
+    assert up.shape == (None, 14, 14, 4)
+    with tf.Session(**OP) as s:
+        assert s.run(up, {z: np.ones((3, 7, 7, 8), np.float32)}).shape == (3, 14, 14, 4)
+
+
+@pytest.mark.parametrize("kw", KERNELS, ids=KERNEL_IDS)
+def test_matches_tensorflow(kw):
+    """Against TensorFlow's own results (tests/tf_fixtures/make_conv_fixtures.py wrote them)."""
+    import json
+    from pathlib import Path
+    fix = np.load(Path(__file__).resolve().parent / "tf_fixtures" / "conv_pool_tf.npz")
+    cases = json.loads(str(fix["__cases__"]))
+    x, w, xi = (ge.placeholder(ge.float32, fix[k].shape) for k in ("x", "w", "xi"))
+    fetch = {}
+    for name, s, p, d in cases["conv"]:
+        y = fetch[f"conv_{name}"] = ge.nn.conv2d(x, w, s, p, dilations=d)
+        if f"conv_{name}_dx" in fix:
+            fetch[f"conv_{name}_dx"], fetch[f"conv_{name}_dw"] = ge.gradients(ge.reduce_sum(y * y), [x, w])
+    for name, shape, s, p in cases["transpose"]:
+        fetch[f"transpose_{name}"] = ge.nn.conv2d_transpose(ge.constant(fix["v"]), ge.constant(fix["wt"]), shape, s, p)
+    for name, k, s, p in cases["pool"]:
+        for kind, fn in (("max", ge.nn.max_pool), ("avg", ge.nn.avg_pool)):
+            y = fetch[f"{kind}_{name}"] = fn(xi, k, s, p)
+            cot = ge.constant(np.arange(np.prod(y.shape), dtype=np.float32).reshape(y.shape))
+            fetch[f"{kind}_{name}_dx"] = ge.gradients(ge.reduce_sum(y * cot), [xi])[0]
+    assert set(fetch) == {k for k in fix.files if k not in ("__cases__", "x", "w", "v", "wt", "xi")}
+    with ge.Session(**kw) as s:
+        got = s.run(fetch, {x: fix["x"], w: fix["w"], xi: fix["xi"]})
+    for k, g in got.items():
+        np.testing.assert_allclose(g, fix[k], rtol=1e-5, atol=1e-5 * np.abs(fix[k]).max(), err_msg=k)
 
 
 def test_build_time_errors_name_the_op_and_the_line():
@@ -192,14 +232,15 @@ def _cnn(x_shape):
     return x, y, loss, ge.train.GradientDescentOptimizer(0.1).minimize(loss)
 
 
-@pytest.mark.parametrize("x_shape", [(None, 9, 9, 2), (None, None, None, 2)], ids=["static_hw", "unknown_hw"])
-def test_compiled_step_runs_ragged_batches_without_recompiling(x_shape):
+def test_compiled_step_runs_ragged_batches_without_recompiling():
+    # unknown spatial sizes: the gradients read the input's run-time shape (a shape-only input);
+    # static sizes are the TF1 CNN test's
     rng = np.random.default_rng(3)
     batches = [(rng.standard_normal((n, 9, 9, 2)).astype(np.float32), rng.integers(0, 3, n)) for n in (5, 5, 2)]
     runs = {}
     for kw in (BACKENDS[0], BACKENDS[2]):
         ge.reset_default_graph()
-        x, y, loss, train = _cnn(x_shape)
+        x, y, loss, train = _cnn((None, None, None, 2))
         with ge.Session(**kw) as s:
             s.run(ge.global_variables_initializer())
             out = [s.run([loss, train], {x: bx, y: by})[0] for bx, by in batches[:2]]
@@ -215,7 +256,7 @@ def test_compiled_step_runs_ragged_batches_without_recompiling(x_shape):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("kw", BACKENDS, ids=IDS)
+@pytest.mark.parametrize("kw", KERNELS, ids=KERNEL_IDS)   # the step: test_step_opdb's empty samples
 def test_empty_batch_gives_zero_filter_gradients(kw):
     x = ge.placeholder(ge.float32, (None, 9, 9, 2))
     h = ge.nn.max_pool(ge.layers.conv2d(x, 4, 3, padding="same", activation=ge.nn.relu), 2, 2, "SAME")

@@ -139,3 +139,18 @@ def test_argmax_over_an_empty_axis_raises_naming_the_op(mode):
         with pytest.raises(ge.ShapeError, match="pick.*empty axis"):
             s.run([i, heavy], {x: np.zeros((0, 3), np.float32)})
         assert s.run(i, {x: np.eye(3, dtype=np.float32)}).tolist() == [0, 1, 2]  # still usable
+
+
+def test_every_elementwise_and_reduction_op_has_nan_inf_and_empty_samples():
+    """The op database holds NaN/+-inf samples for every elementwise op on floats and NaN/inf
+    and empty-axis samples for every reduce_* op, so every backend is checked on them."""
+    import opdb
+
+    from graphengine.ops.registry import OPS
+    nan = {i.name for i in opdb.OP_DB if any(s.name.startswith("nan") for s in i.samples)}
+    empty = {i.name for i in opdb.OP_DB if any(s.name.startswith("empty") for s in i.samples)}
+    floaty = [n for n, od in OPS.items() if od.kind == "elementwise"
+              and od.meta.get("rule") not in ("logical", "int", "cast")]
+    assert sorted(set(floaty) - nan) == []
+    reductions = [n for n, od in OPS.items() if od.kind == "reduce" and n.startswith("reduce_")]
+    assert sorted(set(reductions) - nan) == [] and sorted(set(reductions) - empty) == []

@@ -1,10 +1,11 @@
 """Every op-database sample through the compiled whole-step backend, against the reference.
 
 Compiling one step per sample would cost minutes of Numba time, so the first sample of every
-op, and every NaN/inf, empty-axis and integer-reduction sample, are built side by side into one
-graph, compiled once: forward values and gradients of all of
-them come out of a single compiled step and must match the NumPy reference executor. (The other
-samples run through the same generator code paths; test_fuzz adds random graphs.)
+op, and the NaN/inf, empty-axis and integer-reduction samples of the ops whose step code handles
+them itself (see ``_special``), are built side by side into one graph, compiled once: forward
+values and gradients of all of them come out of a single compiled step and must match the
+NumPy reference executor. (The other samples run through the same generator code paths;
+test_fuzz adds random graphs.)
 """
 import numpy as np
 import opdb  # noqa: I001
@@ -13,6 +14,7 @@ import opdb_special
 import graphengine as ge
 from graphengine.compiler import compile_program
 from graphengine.compiler.fuse import fuse
+from graphengine.ops.registry import OPS
 from kernels.cpu.step import StepExecutable
 from kernels.cpu.stepgen import generate
 
@@ -21,9 +23,20 @@ DB = (opdb.BINARY + opdb.UNARY + [opdb.CAST] + opdb.GRAD_HELPERS + opdb.MATMUL +
 PER_OP = 1
 
 
+# Elementwise templates are rendered by the same code for jit="op" (test_ops runs every NaN/inf
+# sample there); the step gets those whose NaN handling is a selection, plus every reduction's.
+STEP_NAN_ELEMENTWISE = {"maximum", "minimum", "relu", "relu6", "sign", "leaky_relu", "where", "divide"}
+
+
 def _special(info, s) -> bool:
-    """NaN/inf and empty-axis samples, and integer reductions: all of them run in the step."""
-    return s.name.startswith(("nan", "empty")) or info in opdb_special.INT_REDUCE
+    """NaN/inf and empty-axis samples of reductions, argmax/min and softmax-like ops, the
+    selection-like elementwise templates, and integer reductions (their empty-axis cases too)."""
+    if info in opdb_special.INT_REDUCE:
+        return s.name.startswith("empty") or s is info.samples[1]
+    if not s.name.startswith(("nan", "empty")):
+        return False
+    od = OPS.get(info.name)  # (entries named after a variant, e.g. "batch_norm-y", are not elementwise)
+    return od is None or od.kind != "elementwise" or info.name in STEP_NAN_ELEMENTWISE
 
 
 def _build():

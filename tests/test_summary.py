@@ -98,3 +98,39 @@ def test_image_float_scaling_is_tf1s():
     from graphengine.ops.summary import to_uint8
     np.testing.assert_array_equal(to_uint8(np.array([[[0.0], [0.5], [1.0]]]))[..., 0], [[0, 127, 255]])
     np.testing.assert_array_equal(to_uint8(np.array([[[-1.0], [0.0], [0.5]]]))[..., 0], [[1, 128, 191]])
+
+
+def test_plans_with_summaries_stay_correct_when_not_separable():
+    """A numeric op reading a summary keeps the plan whole (op by op, host kernels); a summary
+    of a feed alone needs no numeric step at all."""
+    with ge.Graph().as_default():
+        x = ge.placeholder(ge.float32, (None, 2))
+        s = ge.summary.scalar("m", ge.reduce_mean(ge.matmul(x, ge.ones((2, 2)))))
+        with ge.control_dependencies([s]):
+            y = ge.reduce_sum(x) * 2.0
+        img = ge.summary.image("img", ge.placeholder_with_default(np.full((1, 2, 5, 3), 200, np.uint8), None))
+        feed = {x: np.ones((3, 2), np.float32)}
+        with ge.Session() as sess:
+            assert sess.plan_info([y, s], feed)["executor"] == "op by op"
+            yv, sv = sess.run([y, s], feed)
+            assert yv == 12.0 and summary_pb2.Summary.FromString(sv).value[0].simple_value == 2.0
+            v = summary_pb2.Summary.FromString(sess.run(img)).value[0]
+    png = v.image.encoded_image_string
+    assert v.tag == "img/image/0" and png.startswith(b"\x89PNG")
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (5, 2)
+    assert (v.image.width, v.image.height, v.image.colorspace) == (5, 2, 3)
+
+
+def test_graph_def_names_types_and_inputs():
+    from graphengine.summary import graph_def
+    g = ge.Graph()
+    with g.as_default():
+        a = ge.placeholder(ge.float32, (None, 3), name="a")
+        b = ge.nn.softmax(a, name="probs")
+        with ge.control_dependencies([b]):
+            ge.identity(a, name="after")
+    nodes = {n.name: n for n in graph_def(g).node}
+    assert nodes["a"].op == "Placeholder" and nodes["probs"].op == "Softmax"
+    assert list(nodes["probs"].input) == ["a"] and list(nodes["after"].input) == ["a", "^probs"]
+    dims = [d.size for d in nodes["a"].attr["_output_shapes"].list.shape[0].dim]
+    assert dims == [-1, 3]

@@ -108,6 +108,13 @@ def test_argv_exit_codes_tracebacks_and_contrib_placeholders(tmp_path):
     assert r.returncode == 2 and "can't open file" in r.stderr
 
 
+def test_app_run_and_flags():
+    r = run_tf1(PROGRAMS / "app_flags.py", "--steps", "7", "--lr=0.5", "--verbose", "extra", "--name=x")
+    assert (r.returncode, r.stdout) == (0, "7 0.5 True x ['extra']\n"), r.stderr
+    r = run_tf1(PROGRAMS / "app_flags.py", "--noverbose")
+    assert (r.returncode, r.stdout) == (4, "3 0.1 False run []\n"), r.stderr  # main's return value
+
+
 @pytest.mark.parametrize("opt", ["--nope"])
 def test_usage_errors(opt):
     r = run_tf1(opt)

@@ -82,3 +82,43 @@ def test_integer_batch_matmul_and_v1_where_rows():
         with ge.Session(**kw) as s:
             np.testing.assert_array_equal(s.run(ge.matmul(a, b)), np.arange(12).reshape(2, 2, 3) @ np.ones((3, 2)))
             np.testing.assert_array_equal(s.run(c), [[1, 1, 1], [0, 0, 0]])
+
+
+GPU_CHECK = """
+import simpatch, numpy as np, graphengine as ge
+def run(device):
+    ge.reset_default_graph()
+    rng = np.random.default_rng(0)
+    x = ge.placeholder(ge.float32, (None, 2, 3))
+    w = ge.Variable(rng.standard_normal((3, 2)).astype(np.float32))
+    h = ge.matmul(x, w)                                   # batch_matmul
+    loss = ge.reduce_mean(ge.reduce_prod(ge.tanh(h) + 2.0, axis=1)) + ge.reduce_sum(ge.nn.selu(h))
+    train = ge.train.RMSPropOptimizer(0.01, momentum=0.5, centered=True).minimize(loss)
+    coords = ge.where(ge.greater(h, 0.0))
+    xv = rng.standard_normal((4, 2, 3)).astype(np.float32)
+    with ge.Session(device=device) as s:
+        s.run(ge.global_variables_initializer())
+        for _ in range(3):
+            s.run(train, {x: xv})
+        return s.run([loss, w, coords], {x: xv})
+ref, gpu = run("reference"), run("gpu")
+np.testing.assert_allclose(gpu[0], ref[0], rtol=1e-5)
+np.testing.assert_allclose(gpu[1], ref[1], rtol=1e-5, atol=1e-6)
+np.testing.assert_array_equal(gpu[2], ref[2])
+print("GPU-SIM-OK")
+"""
+
+
+def test_new_ops_train_on_the_cuda_simulator():
+    """Batched matmul, reduce_prod, centered RMSProp and where(c) through Session(device="gpu")
+    under the Numba CUDA simulator (switched on before Numba loads: a subprocess)."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env.update(NUMBA_ENABLE_CUDASIM="1", OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([root, os.path.join(root, "tests"), env.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", GPU_CHECK], cwd=root, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0 and "GPU-SIM-OK" in r.stdout, (r.stdout + r.stderr)[-5000:]

@@ -177,7 +177,7 @@ def test_constant_zeros_ones_fill(backend):
                ge.zeros((2,), ge.int32), ge.ones((1, 2)), ge.fill((2,), 7)]
     got = _values(backend, *fetches)
     want = [np.array([1, 2], np.int32), np.full((2, 2), 1.5, np.float32), np.array([1.0]),
-            np.zeros(2, np.int32), np.ones((1, 2), np.float32), np.full(2, 7)]
+            np.zeros(2, np.int32), np.ones((1, 2), np.float32), np.full(2, 7, np.int32)]  # TF1: int32
     for g, w, t in zip(got, want, fetches, strict=True):
         assert g.dtype == w.dtype == t.dtype.np
         np.testing.assert_array_equal(g, w)

@@ -121,7 +121,7 @@ def _trajectory(make, clip: str = ""):
             grads, tvars = zip(*opt.compute_gradients(loss, var_list=[w, b]))
             clipped, norm = tf.clip_by_global_norm(grads, 0.5)
             train = opt.apply_gradients(zip(clipped, tvars))
-            return Spec({"loss": loss, "w": w, "b": b, "norm": norm}, feed, train, 4)
+            return Spec({"loss": loss, "w": w, "b": b, "norm": norm}, feed, train, 5)
         if clip == "value":
             gvs = opt.compute_gradients(loss, var_list=[w, b])
             train = opt.apply_gradients([(tf.clip_by_value(g, -0.25, 0.25), v) for g, v in gvs])

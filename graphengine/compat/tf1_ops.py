@@ -13,6 +13,7 @@ from typing import Any
 
 import graphengine as _ge
 
+from .. import dtypes as _dt
 from .. import losses as _losses
 from ..ops import clip as _clip
 from ..ops import elementwise as _ew
@@ -52,7 +53,7 @@ def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = Non
     """``tf.one_hot`` (TF1's argument order; the dtype defaults to on_value's, else float32)."""
     if dtype is None:
         given = on_value if on_value is not None else off_value
-        dtype = _ge.as_tensor(given).dtype if given is not None else _ge.float32
+        dtype = _dt.default_dtype_for(given) if given is not None else _ge.float32
     return _shape.one_hot(indices, depth, 1 if on_value is None else on_value,
                           0 if off_value is None else off_value, dtype, name,
                           axis=-1 if axis is None else axis)

@@ -1,7 +1,8 @@
 """TF1's everyday surface beyond the math: ``tf.string`` and ``tf.strings``, ``tf.is_tensor``,
 ``tf.device``, ``tf.shape``/``tf.rank``/``tf.range``, indexing (``tf.slice``,
 ``tf.strided_slice``, ``tf.unstack``, ``tf.newaxis``), ``tf.TensorShape``, the ``tf.arg_max``
-aliases and ``tf.compat.v1``: ``graphengine.compat.v1`` calls ``install`` with its namespace.
+aliases, ``tf.compat.v1`` and (from ``tf1_app``) ``tf.app.run`` / ``tf.flags``:
+``graphengine.compat.v1`` calls ``install`` with its namespace.
 
 >>> import graphengine.compat.v1 as tf
 >>> x = tf.placeholder(tf.float32, [None, 3])
@@ -72,6 +73,8 @@ def install(ns: dict) -> None:
     ns["compat"] = ns["_Namespace"]("compat", "``tf.compat``: ``tf.compat.v1`` is this module.",
                                     v1=sys.modules[ns["__name__"]])
     ns["math"].__dict__.update(argmax=ns["argmax"], argmin=ns["argmin"])
+    from .tf1_app import install as install_app  # tf.app.run, tf.flags
+    install_app(ns)
 
 
 __all__ = ["device", "install", "is_tensor", "rank", "range", "shape", "string_join"]

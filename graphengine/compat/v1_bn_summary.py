@@ -74,6 +74,8 @@ def batch_normalization(inputs: Any, axis: int = -1, momentum: float = 0.99, eps
     if c is None:
         raise ValueError(f"batch_normalization: input has undefined `axis` dimension; shape {x.shape}")
     unbiased = fused is not False and rank == 4 and ax in (1, 3)  # TF1's fused path
+    if unbiased:  # which, as tf.nn.fused_batch_norm, raises epsilon to cuDNN's minimum
+        epsilon = max(float(epsilon), 1.001e-5)
     dt = x.dtype
     with variable_scope(name or _unique_layer_name("batch_normalization"), reuse=reuse):
         gamma = _ge.get_variable("gamma", [c], dtype=dt, initializer=_init_or(gamma_initializer, _init.Ones()),

@@ -48,14 +48,22 @@ def conv2d_transpose(value: Any = None, filter: Any = None, output_shape: Any = 
 
 
 def _static(shape: Any) -> list:
-    """An output_shape as a list; a tensor must be a constant (shapes are static here)."""
+    """An output_shape as a list of ints (None where only the run time knows, e.g. the batch).
+
+    Shapes are static here: a tensor must be a constant, or ``tf.stack`` of scalars whose
+    non-batch entries are constants (``tf.stack([tf.shape(x)[0], 14, 14, 32])``, the DCGAN idiom).
+    """
     from ..graph import Tensor
-    if isinstance(shape, Tensor):
-        if shape.op.type != "const":
-            raise ValueError("conv2d_transpose: output_shape must be static here (a list, or a constant); "
-                             "use -1 or None for the batch entry")
-        return [int(v) for v in shape.op.attrs["value"]]
-    return [None if v is None else int(v) for v in shape]
+    if not isinstance(shape, Tensor):
+        return [None if v is None else int(v) for v in shape]
+    op = shape.op
+    if op.type == "const":
+        return [int(v) for v in op.attrs["value"]]
+    if op.type == "concat" and all(t.op.type == "expand_dims" for t in op.inputs):
+        parts = [t.op.inputs[0] for t in op.inputs]
+        return [int(p.op.attrs["value"]) if p.op.type == "const" else None for p in parts]
+    raise ValueError("conv2d_transpose: output_shape must be static here (a list, a constant, or tf.stack "
+                     "of constants with the batch entry free)")
 
 
 def conv2d_backprop_input(input_sizes: Any, filter: Any = None, out_backprop: Any = None,  # noqa: A002

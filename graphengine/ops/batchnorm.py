@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DTypeError, ShapeError
-from ..graph import Tensor
+from ..graph import Tensor, name_scope
 from .elementwise import add, multiply, rsqrt, squared_difference, subtract
 from .reduce import reduce_mean
 from .registry import apply, defop, same_dtype
@@ -134,7 +134,6 @@ def moments(x: Any, axes: Any, shift: Any = None, name: str | None = None,
     """
     keep = bool(keep_dims if keepdims is None else keepdims)
     x = as_tensor(x)
-    from ..graph import name_scope
     with name_scope(name or "moments"):
         mean = reduce_mean(x, axes, keepdims=True, name="mean")
         variance = reduce_mean(squared_difference(x, stop_gradient(mean)), axes, keepdims=True,
@@ -158,7 +157,6 @@ def batch_normalization(x: Any, mean: Any, variance: Any, offset: Any, scale: An
     >>> ge.Session().run(y).tolist()
     [-1.0, 1.0]
     """
-    from ..graph import name_scope
     x = as_tensor(x)
     with name_scope(name or "batchnorm"):
         inv = rsqrt(add(as_tensor(variance, x.dtype), as_tensor(variance_epsilon, x.dtype)))

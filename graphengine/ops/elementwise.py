@@ -177,8 +177,12 @@ ELEMENTWISE: dict[str, tuple] = {
             _g_unary(lambda x, y, g: multiply(g, sign(x)))),
     "sign": (1, "numeric", "(1 if {0} > 0 else (-1 if {0} < 0 else ({0} if {0} != {0} else 0)))",
              lambda a, x: np.sign(x), _g_sign),
-    "floor": (1, "float", "math.floor({0})", lambda a, x: np.floor(x), None),
-    "ceil": (1, "float", "math.ceil({0})", lambda a, x: np.ceil(x), None),
+    # math.floor/ceil return an int64 in Numba: NaN, +-inf and |x| >= 2**52 (integers already)
+    # pass through as they are, as np.floor/np.ceil
+    "floor": (1, "float", "({0} if not (abs({0}) < 4503599627370496.0) else math.floor({0}))",
+              lambda a, x: np.floor(x), None),
+    "ceil": (1, "float", "({0} if not (abs({0}) < 4503599627370496.0) else math.ceil({0}))",
+             lambda a, x: np.ceil(x), None),
     "sin": (1, "float", "math.sin({0})", lambda a, x: np.sin(x),
             _g_unary(lambda x, y, g: multiply(g, cos(x)))),
     "cos": (1, "float", "math.cos({0})", lambda a, x: np.cos(x),

@@ -1,4 +1,4 @@
-"""Python operators on Tensor and Variable (``+ - * / @ ** -x abs < <= > >=``), as TF1."""
+"""Python operators on Tensor and Variable (``+ - * / // @ ** -x abs < <= > >=``), as TF1."""
 from __future__ import annotations
 
 from typing import Any
@@ -16,12 +16,10 @@ def _binary(fn, reflected: bool = False):
 
 _TABLE = {
     "add": ew.add, "sub": ew.subtract, "mul": ew.multiply, "truediv": ew.divide,
-    "pow": ew.pow, "matmul": matmul,
+    "pow": ew.pow, "matmul": matmul, "floordiv": ew.floordiv,  # // floors, keeping the dtype (TF1)
 }
 
 
-def _floordiv(x: Any, y: Any) -> Tensor:
-    raise TypeError("// is not supported on tensors; use ge.divide and ge.cast")
 
 
 def _getitem(self: Any, key: Any) -> Tensor:
@@ -45,6 +43,5 @@ def install() -> None:
         cls.__and__ = _binary(ew.logical_and)
         cls.__or__ = _binary(ew.logical_or)
         cls.__invert__ = lambda self: ew.logical_not(self)
-        cls.__floordiv__ = _floordiv
         cls.__getitem__ = _getitem
         cls.__array_priority__ = 100

@@ -14,6 +14,8 @@ import math
 import numba
 import numpy as np
 
+from graphengine.ops.registry import around_axis
+
 from ..registry import register_kernel, register_step_emitter
 
 _NJ = dict(cache=True, nogil=True, error_model="numpy")
@@ -130,14 +132,8 @@ def bn_backward(dy, x, scale, mean, var, g_mean, g_var, dx, dscale, doffset, eps
                     dx[a, c, b] = dy[a, c, b] * p + (x[a, c, b] - m) * q + r
 
 
-def view3(shape: tuple, axis: int) -> tuple[int, int, int]:
-    a = int(np.prod(shape[:axis], dtype=np.int64))
-    b = int(np.prod(shape[axis + 1:], dtype=np.int64))
-    return a, int(shape[axis]), b
-
-
 def _c3(x: np.ndarray, axis: int) -> np.ndarray:
-    return np.ascontiguousarray(x).reshape(view3(x.shape, axis))
+    return np.ascontiguousarray(x).reshape(around_axis(x.shape, axis))
 
 
 @register_kernel("batch_norm", "cpu")
@@ -147,8 +143,8 @@ def batch_norm_cpu(attrs, x, scale, offset):
     y = np.empty(x.shape, x.dtype)
     mean = np.empty(c, x.dtype)
     var = np.empty(c, x.dtype)
-    bn_forward(_c3(x, ax), np.ascontiguousarray(scale), np.ascontiguousarray(offset), y.reshape(view3(x.shape, ax)),
-               mean, var, attrs["epsilon"], attrs["unbiased"])
+    bn_forward(_c3(x, ax), np.ascontiguousarray(scale), np.ascontiguousarray(offset),
+               y.reshape(around_axis(x.shape, ax)), mean, var, attrs["epsilon"], attrs["unbiased"])
     return y, mean, var
 
 
@@ -161,14 +157,15 @@ def batch_norm_grad_cpu(attrs, dy, x, scale, mean, var, g_mean, g_var):
     doffset = np.empty(c, x.dtype)
     vec = np.ascontiguousarray
     bn_backward(_c3(dy, ax), _c3(x, ax), vec(scale), vec(mean), vec(var), vec(g_mean), vec(g_var),
-                dx.reshape(view3(x.shape, ax)), dscale, doffset, attrs["epsilon"], attrs["unbiased"])
+                dx.reshape(around_axis(x.shape, ax)), dscale, doffset, attrs["epsilon"], attrs["unbiased"])
     return dx, dscale, doffset
 
 
 # ----- compiled-step emitters -------------------------------------------------------------------
 
-def _v3(gen, t, axis: int) -> str:
-    d = gen.dims(t)
+def view3_src(gen, t, axis: int) -> str:
+    """Source of tensor ``t`` viewed as (A, N, B) around ``axis`` in the generated step."""
+    d = gen.dims(t) if t.shape != () else []
     a = " * ".join(d[:axis]) or "1"
     b = " * ".join(d[axis + 1:]) or "1"
     return f"{gen.v(t)}.reshape(({a}, {d[axis]}, {b}))"
@@ -184,7 +181,8 @@ def emit_batch_norm(gen, op):
     a = op.attrs
     for t in op.outputs:
         gen.alloc(t)
-    gen.emit(f"bn_forward({_v3(gen, x, a['axis'])}, {gen.v(scale)}, {gen.v(offset)}, {_v3(gen, y, a['axis'])}, "
+    ax = a["axis"]
+    gen.emit(f"bn_forward({view3_src(gen, x, ax)}, {gen.v(scale)}, {gen.v(offset)}, {view3_src(gen, y, ax)}, "
              f"{gen.v(mean)}, {gen.v(var)}, {a['epsilon']!r}, {a['unbiased']!r})")
 
 
@@ -196,6 +194,6 @@ def emit_batch_norm_grad(gen, op):
     for t in op.outputs:
         gen.alloc(t)
     ax = a["axis"]
-    gen.emit(f"bn_backward({_v3(gen, dy, ax)}, {_v3(gen, x, ax)}, {gen.v(scale)}, {gen.v(mean)}, {gen.v(var)}, "
-             f"{gen.v(g_mean)}, {gen.v(g_var)}, {_v3(gen, dx, ax)}, {gen.v(dscale)}, {gen.v(doffset)}, "
-             f"{a['epsilon']!r}, {a['unbiased']!r})")
+    gen.emit(f"bn_backward({view3_src(gen, dy, ax)}, {view3_src(gen, x, ax)}, {gen.v(scale)}, {gen.v(mean)}, "
+             f"{gen.v(var)}, {gen.v(g_mean)}, {gen.v(g_var)}, {view3_src(gen, dx, ax)}, {gen.v(dscale)}, "
+             f"{gen.v(doffset)}, {a['epsilon']!r}, {a['unbiased']!r})")

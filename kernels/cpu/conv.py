@@ -27,7 +27,8 @@ from .linalg import matmul_nn, matmul_nt, matmul_tn
 
 _NJ = dict(cache=True, nogil=True, error_model="numpy")
 # im2col elements per chunk: 128 Ki floats (512 KiB in float32) keep a chunk in L2 while the
-# GEMM reads it (measured on LeNet's conv2, B=128: see bench/cnn.py --kernels)
+# GEMM reads it. Timed on LeNet's two convolutions at B=128 (forward and both gradients, chunks
+# of 16 Ki to 1 Gi elements): 128 Ki was fastest, and the whole matrix up to 1.6x slower.
 CHUNK = 1 << 17
 
 
@@ -47,6 +48,33 @@ def _taps(o, s, p, d, k, size):
     return lo, first, max(first, last)
 
 
+# Flat offsets are unsigned in the copy loops: with signed ones Numba's negative-index wrap-around
+# turns a[base + e] into a select that LLVM cannot vectorize (checked with inspect_asm: vaddss
+# became vaddps, 2x faster on col2im's adds).
+_U = np.uint64
+
+
+@numba.njit(**_NJ)
+def _fill(dst, d, n, v):
+    d = _U(d)
+    for e in range(_U(n)):
+        dst[d + e] = v
+
+
+@numba.njit(**_NJ)
+def _copy(dst, d, src, s, n):
+    d, s = _U(d), _U(s)
+    for e in range(_U(n)):
+        dst[d + e] = src[s + e]
+
+
+@numba.njit(**_NJ)
+def _add(dst, d, src, s, n):
+    d, s = _U(d), _U(s)
+    for e in range(_U(n)):
+        dst[d + e] += src[s + e]
+
+
 @numba.njit(**_NJ)
 def im2col(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw):
     """col[r - r0] = the window of output row r = (n, oh, ow), as (kh, kw, c); zeros outside x.
@@ -62,27 +90,21 @@ def im2col(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw):
         q = r - n * OH * OW
         oh = q // OW
         ow = q - oh * OW
-        dst = (r - r0) * K
         h_lo, i0, i1 = _taps(oh, sh, ph, dh, KH, H)
         w_lo, j0, j1 = _taps(ow, sw, pw, dw, KW, W)
         for i in range(KH):
-            row = dst + i * KW * C
+            row = (r - r0) * K + i * KW * C
             if i < i0 or i >= i1:
-                for e in range(KW * C):
-                    cf[row + e] = 0
+                _fill(cf, row, KW * C, 0)
                 continue
-            src = ((n * H + h_lo + i * dh) * W + w_lo) * C
-            for e in range(j0 * C):
-                cf[row + e] = 0
+            src = ((n * H + h_lo + i * dh) * W + w_lo + j0 * dw) * C   # first tap inside x
+            _fill(cf, row, j0 * C, 0)
             if dw == 1:
-                for e in range(j0 * C, j1 * C):
-                    cf[row + e] = xf[src + e]
+                _copy(cf, row + j0 * C, xf, src, (j1 - j0) * C)
             else:
                 for j in range(j0, j1):
-                    for c in range(C):
-                        cf[row + j * C + c] = xf[src + j * dw * C + c]
-            for e in range(j1 * C, KW * C):
-                cf[row + e] = 0
+                    _copy(cf, row + j * C, xf, src + (j - j0) * dw * C, C)
+            _fill(cf, row + j1 * C, (KW - j1) * C, 0)
 
 
 @numba.njit(**_NJ)
@@ -100,15 +122,13 @@ def col2im(dcol, dx, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw):
         h_lo, i0, i1 = _taps(oh, sh, ph, dh, KH, H)
         w_lo, j0, j1 = _taps(ow, sw, pw, dw, KW, W)
         for i in range(i0, i1):
-            row = (r - r0) * K + i * KW * C
-            dst = ((n * H + h_lo + i * dh) * W + w_lo) * C
+            row = (r - r0) * K + i * KW * C + j0 * C
+            dst = ((n * H + h_lo + i * dh) * W + w_lo + j0 * dw) * C
             if dw == 1:
-                for e in range(j0 * C, j1 * C):
-                    xf[dst + e] += cf[row + e]
+                _add(xf, dst, cf, row, (j1 - j0) * C)
             else:
-                for j in range(j0, j1):
-                    for c in range(C):
-                        xf[dst + j * dw * C + c] += cf[row + j * C + c]
+                for j in range(j1 - j0):
+                    _add(xf, dst + j * dw * C, cf, row + j * C, C)
 
 
 @numba.njit(**_NJ)
@@ -208,28 +228,44 @@ def _span(o, s, p, k, size):
 
 
 @numba.njit(**_NJ)
+def _max_into(dst, d, src, s, n):
+    """dst[d:d+n] = max(dst, src[s:s+n]); NaN wins and stays (the max of a window with NaN is NaN)."""
+    d, s = _U(d), _U(s)
+    for e in range(_U(n)):
+        v = src[s + e]
+        cur = dst[d + e]
+        dst[d + e] = v if (v > cur or (v != v and cur == cur)) else cur
+
+
+@numba.njit(**_NJ)
+def _argmax_into(best, at, src, s, n, pos):
+    """Running first maximum per channel: best/at take src[s:s+n] where it is larger (or NaN)."""
+    s = _U(s)
+    for e in range(_U(n)):
+        v = src[s + e]
+        b = best[e]
+        take = v > b or (v != v and b == b)
+        best[e] = v if take else b
+        at[e] = pos if take else at[e]
+
+
+@numba.njit(**_NJ)
 def max_pool_nhwc(x, out, KH, KW, sh, sw, same):
     N, H, W, C = x.shape
     OH, OW = out.shape[1], out.shape[2]
     ph = pad_before(H, OH, KH, sh, 1, same)
     pw = pad_before(W, OW, KW, sw, 1, same)
+    xf, of = x.reshape(-1), out.reshape(-1)
     for n in range(N):
         for oh in range(OH):
             h0, h1 = _span(oh, sh, ph, KH, H)
             for ow in range(OW):
                 w0, w1 = _span(ow, sw, pw, KW, W)
-                dst = out[n, oh, ow]
-                first = x[n, h0, w0]
-                for c in range(C):
-                    dst[c] = first[c]
+                o = ((n * OH + oh) * OW + ow) * C
+                _copy(of, o, xf, ((n * H + h0) * W + w0) * C, C)
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
-                        src = x[n, ih, iw]
-                        for c in range(C):
-                            v = src[c]
-                            # NaN wins (and stays): the max of a window holding NaN is NaN
-                            if v > dst[c] or (v != v and dst[c] == dst[c]):
-                                dst[c] = v
+                        _max_into(of, o, xf, ((n * H + ih) * W + iw) * C, C)
 
 
 @numba.njit(**_NJ)
@@ -239,7 +275,8 @@ def max_pool_grad_nhwc(x, g, dx, KH, KW, sh, sw, same):
     OH, OW = g.shape[1], g.shape[2]
     ph = pad_before(H, OH, KH, sh, 1, same)
     pw = pad_before(W, OW, KW, sw, 1, same)
-    dx.reshape(-1)[:] = 0
+    xf, gf, df = x.reshape(-1), g.reshape(-1), dx.reshape(-1)
+    df[:] = 0
     best = np.empty(C, x.dtype)
     at = np.empty(C, np.int64)
     for n in range(N):
@@ -247,21 +284,16 @@ def max_pool_grad_nhwc(x, g, dx, KH, KW, sh, sw, same):
             h0, h1 = _span(oh, sh, ph, KH, H)
             for ow in range(OW):
                 w0, w1 = _span(ow, sw, pw, KW, W)
-                for c in range(C):
-                    best[c] = x[n, h0, w0, c]
-                    at[c] = h0 * W + w0
+                first = (n * H + h0) * W + w0
+                _copy(best, 0, xf, first * C, C)
+                at[:] = first
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
-                        src = x[n, ih, iw]
-                        for c in range(C):
-                            v = src[c]
-                            if v > best[c] or (v != v and best[c] == best[c]):
-                                best[c] = v
-                                at[c] = ih * W + iw
-                gr = g[n, oh, ow]
+                        pos = (n * H + ih) * W + iw
+                        _argmax_into(best, at, xf, pos * C, C, pos)
+                o = ((n * OH + oh) * OW + ow) * C
                 for c in range(C):
-                    q = at[c]
-                    dx[n, q // W, q % W, c] += gr[c]
+                    df[at[c] * C + c] += gf[o + c]
 
 
 @numba.njit(**_NJ)
@@ -270,21 +302,20 @@ def avg_pool_nhwc(x, out, KH, KW, sh, sw, same):
     OH, OW = out.shape[1], out.shape[2]
     ph = pad_before(H, OH, KH, sh, 1, same)
     pw = pad_before(W, OW, KW, sw, 1, same)
+    xf, of = x.reshape(-1), out.reshape(-1)
+    of[:] = 0
     for n in range(N):
         for oh in range(OH):
             h0, h1 = _span(oh, sh, ph, KH, H)
             for ow in range(OW):
                 w0, w1 = _span(ow, sw, pw, KW, W)
-                dst = out[n, oh, ow]
-                dst[:] = 0
+                o = ((n * OH + oh) * OW + ow) * C
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
-                        src = x[n, ih, iw]
-                        for c in range(C):
-                            dst[c] += src[c]
+                        _add(of, o, xf, ((n * H + ih) * W + iw) * C, C)
                 inv = 1.0 / ((h1 - h0) * (w1 - w0))
                 for c in range(C):
-                    dst[c] *= inv
+                    of[o + c] *= inv
 
 
 @numba.njit(**_NJ)
@@ -293,19 +324,21 @@ def avg_pool_grad_nhwc(g, dx, KH, KW, sh, sw, same):
     OH, OW = g.shape[1], g.shape[2]
     ph = pad_before(H, OH, KH, sh, 1, same)
     pw = pad_before(W, OW, KW, sw, 1, same)
-    dx.reshape(-1)[:] = 0
+    gf, df = g.reshape(-1), dx.reshape(-1)
+    df[:] = 0
+    share = np.empty(C, dx.dtype)   # the window's gradient / its count, in dx's dtype
     for n in range(N):
         for oh in range(OH):
             h0, h1 = _span(oh, sh, ph, KH, H)
             for ow in range(OW):
                 w0, w1 = _span(ow, sw, pw, KW, W)
-                gr = g[n, oh, ow]
+                o = ((n * OH + oh) * OW + ow) * C
                 inv = 1.0 / ((h1 - h0) * (w1 - w0))
+                for c in range(C):
+                    share[c] = gf[o + c] * inv
                 for ih in range(h0, h1):
                     for iw in range(w0, w1):
-                        dst = dx[n, ih, iw]
-                        for c in range(C):
-                            dst[c] += gr[c] * inv
+                        _add(df, ((n * H + ih) * W + iw) * C, share, 0, C)
 
 
 # ----- per-op kernels (jit="op") and step emitters (jit="step"), one pair per op ----------------

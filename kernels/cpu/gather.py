@@ -11,8 +11,10 @@ import numba
 import numpy as np
 
 from graphengine.ops.gather import check_indices
+from graphengine.ops.registry import around_axis
 
 from ..registry import register_kernel, register_step_emitter
+from .batchnorm import view3_src
 
 _NJ = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -55,15 +57,10 @@ def scatter_add3(g, idx, out):
     return -1
 
 
-def _three(shape: tuple, axis: int) -> tuple[int, int, int]:
-    return (int(np.prod(shape[:axis], dtype=np.int64)), int(shape[axis]),
-            int(np.prod(shape[axis + 1:], dtype=np.int64)))
-
-
 @register_kernel("gather", "cpu")
 def gather_cpu(attrs, params, indices):
     ax = attrs["axis"]
-    a, n, b = _three(params.shape, ax)
+    a, n, b = around_axis(params.shape, ax)
     idx = np.ascontiguousarray(indices).reshape(-1)
     out = np.empty(params.shape[:ax] + indices.shape + params.shape[ax + 1:], params.dtype)
     if gather3(np.ascontiguousarray(params).reshape(a, n, b), idx, out.reshape(a, idx.size, b)) >= 0:
@@ -74,7 +71,7 @@ def gather_cpu(attrs, params, indices):
 @register_kernel("gather_grad", "cpu")
 def gather_grad_cpu(attrs, g, indices, params):
     ax = attrs["axis"]
-    a, n, b = _three(params.shape, ax)
+    a, n, b = around_axis(params.shape, ax)
     idx = np.ascontiguousarray(indices).reshape(-1)
     out = np.empty(params.shape, g.dtype)
     if scatter_add3(np.ascontiguousarray(g).reshape(a, idx.size, b), idx, out.reshape(a, n, b)) >= 0:
@@ -84,15 +81,11 @@ def gather_grad_cpu(attrs, g, indices, params):
 
 # ----- compiled-step emitters -------------------------------------------------------------------
 
-def _v3(gen, t, axis: int, mid: str | None = None) -> str:
-    d = gen.dims(t) if t.shape != () else []
-    a = " * ".join(d[:axis]) or "1"
-    b = " * ".join(d[axis + 1:]) or "1"
-    return f"{gen.v(t)}.reshape(({a}, {mid or d[axis]}, {b}))"
-
-
-def _flat_count(gen, idx) -> str:
-    return " * ".join(gen.dims(idx)) if idx.shape != () else "1"
+def _as_gathered(gen, t, params, idx, axis: int) -> str:
+    """Source of ``t`` (a gather result's shape) viewed as (A, number of indices, B)."""
+    d = gen.dims(params)
+    n = " * ".join(gen.dims(idx)) if idx.shape != () else "1"
+    return f"{gen.v(t)}.reshape(({' * '.join(d[:axis]) or '1'}, {n}, {' * '.join(d[axis + 1:]) or '1'}))"
 
 
 _IMPORT = "from kernels.cpu.gather import gather3, scatter_add3"
@@ -104,12 +97,8 @@ def emit_gather(gen, op):
     out = op.outputs[0]
     ax = op.attrs["axis"]
     gen.alloc(out)
-    n = _flat_count(gen, idx)
-    d = gen.dims(params)
-    a = " * ".join(d[:ax]) or "1"
-    b = " * ".join(d[ax + 1:]) or "1"
-    gen.emit_checked(f"gather3({_v3(gen, params, ax)}, {gen.v(idx)}.reshape(-1), "
-                     f"{gen.v(out)}.reshape(({a}, {n}, {b})))")
+    gen.emit_checked(f"gather3({view3_src(gen, params, ax)}, {gen.v(idx)}.reshape(-1), "
+                     f"{_as_gathered(gen, out, params, idx, ax)})")
 
 
 @register_step_emitter("gather_grad", imports=[_IMPORT])
@@ -118,9 +107,5 @@ def emit_gather_grad(gen, op):
     out = op.outputs[0]
     ax = op.attrs["axis"]
     gen.alloc(out)
-    n = _flat_count(gen, idx)
-    d = gen.dims(params)
-    a = " * ".join(d[:ax]) or "1"
-    b = " * ".join(d[ax + 1:]) or "1"
-    gen.emit_checked(f"scatter_add3({gen.v(g)}.reshape(({a}, {n}, {b})), {gen.v(idx)}.reshape(-1), "
-                     f"{_v3(gen, out, ax)})")
+    gen.emit_checked(f"scatter_add3({_as_gathered(gen, g, params, idx, ax)}, {gen.v(idx)}.reshape(-1), "
+                     f"{view3_src(gen, out, ax)})")

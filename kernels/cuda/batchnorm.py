@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
+from graphengine.ops.registry import around_axis
 from kernels.registry import register_kernel
 
 from . import device
@@ -128,11 +129,6 @@ def grad_apply_kernel() -> Any:
     return cuda.jit(bn_grad_apply)
 
 
-def _acb(shape: tuple, axis: int) -> tuple[int, int, int]:
-    return (int(np.prod(shape[:axis], dtype=np.int64)), int(shape[axis]),
-            int(np.prod(shape[axis + 1:], dtype=np.int64)))
-
-
 def _factor(attrs: dict, n: int) -> float:
     return n / max(n - 1, 1) if attrs["unbiased"] else 1.0
 
@@ -140,7 +136,7 @@ def _factor(attrs: dict, n: int) -> float:
 @register_kernel("batch_norm", "cuda")
 def batch_norm_cuda(attrs: dict, x: Any, scale: Any, offset: Any) -> tuple:
     dev = device.current()
-    A, C, B = _acb(tuple(x.shape), attrs["axis"])
+    A, C, B = around_axis(tuple(x.shape), attrs["axis"])
     y = dev.empty(tuple(x.shape), x.dtype)
     mean, var = dev.empty((C,), x.dtype), dev.empty((C,), x.dtype)
     coef = dev.empty((C,), np.float64)
@@ -160,7 +156,7 @@ def batch_norm_cuda(attrs: dict, x: Any, scale: Any, offset: Any) -> tuple:
 def batch_norm_grad_cuda(attrs: dict, dy: Any, x: Any, scale: Any, mean: Any, var: Any, g_mean: Any,
                          g_var: Any) -> tuple:
     dev = device.current()
-    A, C, B = _acb(tuple(x.shape), attrs["axis"])
+    A, C, B = around_axis(tuple(x.shape), attrs["axis"])
     dx = dev.empty(tuple(x.shape), x.dtype)
     dscale, doffset = dev.empty((C,), x.dtype), dev.empty((C,), x.dtype)
     coef = dev.empty((3 * max(C, 1),), np.float64)

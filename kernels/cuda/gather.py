@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
-from graphengine.ops.registry import OPS
+from graphengine.ops.registry import OPS, around_axis
 from kernels.registry import register_kernel
 
 from . import device
@@ -60,17 +60,12 @@ def scatter_add_kernel() -> Any:
     return cuda.jit(scatter_add)
 
 
-def _anb(shape: tuple, axis: int) -> tuple[int, int, int]:
-    return (int(np.prod(shape[:axis], dtype=np.int64)), int(shape[axis]),
-            int(np.prod(shape[axis + 1:], dtype=np.int64)))
-
-
 @register_kernel("gather", "cuda")
 def gather_cuda(attrs: dict, params: Any, indices: Any) -> Any:
     dev = device.current()
     ax = attrs["axis"]
     ps, ish = tuple(params.shape), tuple(indices.shape)
-    A, N, B = _anb(ps, ax)
+    A, N, B = around_axis(ps, ax)
     I = int(np.prod(ish, dtype=np.int64))
     out = dev.empty(ps[:ax] + ish + ps[ax + 1:], params.dtype)
     total = A * I * B
@@ -84,7 +79,7 @@ def gather_cuda(attrs: dict, params: Any, indices: Any) -> Any:
 def gather_grad_cuda(attrs: dict, g: Any, indices: Any, params: Any) -> Any:
     dev = device.current()
     ax = attrs["axis"]
-    A, N, B = _anb(tuple(params.shape), ax)
+    A, N, B = around_axis(tuple(params.shape), ax)
     I = int(np.prod(tuple(indices.shape), dtype=np.int64))
     out = dev.empty(tuple(params.shape), g.dtype)
     if A * N * B:

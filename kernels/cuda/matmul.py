@@ -133,8 +133,11 @@ def batch_matmul_cuda(attrs: dict, a: Any, b: Any) -> Any:
     batch = tuple(np.broadcast_shapes(sa[:-2], sb[:-2]))
     m = sa[-1] if ta else sa[-2]
     n = sb[-2] if tb else sb[-1]
-    out = dev.empty(batch + (m, n), a.dtype)
+    k = sa[-2] if ta else sa[-1]
     nbatch = int(np.prod(batch, dtype=np.int64))
+    if k == 0:  # an empty inner dimension sums nothing
+        return dev.upload(np.zeros(batch + (m, n), np.dtype(a.dtype)))
+    out = dev.empty(batch + (m, n), a.dtype)
     if nbatch == 0 or m == 0 or n == 0:
         return out
     pa = (1,) * (len(batch) - len(sa) + 2) + sa[:-2]

@@ -15,6 +15,7 @@ from numba import cuda
 
 from graphengine.ops.reduce import reduce_identity
 from graphengine.ops.registry import reduced_shape
+from kernels.codegen import num_literal
 from kernels.registry import register_kernel
 
 from . import device
@@ -29,6 +30,7 @@ TPB = device.TPB
 def block_reduce_kernel(mode: int, dtype: Any) -> Any:
     """out[a*C+c] = alpha * reduce_k x[(a*K+k)*C+c]; one block per output, shared-memory tree."""
     nbtype = np.dtype(dtype)
+    zero = nbtype.type(0)
 
     def reduce_block(x, out, A, K, C, alpha):
         buf = cuda.shared.array(TPB, nbtype)
@@ -38,7 +40,7 @@ def block_reduce_kernel(mode: int, dtype: Any) -> Any:
             a = o // C
             c = o - a * C
             base = a * K * C + c
-            acc = x[base] * 0 if mode == SUM else x[base]
+            acc = zero if mode == SUM else x[base]  # x*0 would be NaN for an infinite x
             k = tid
             while k < K:
                 v = x[base + k * C]
@@ -79,8 +81,8 @@ def serial_reduce_kernel(mode: int) -> Any:
             a = o // C
             c = o - a * C
             base = a * K * C + c
-            acc = x[base] * 0 if mode == SUM else x[base]
-            for k in range(K):
+            acc = x[base]  # K >= 1 here (the host handles empty reductions); not x*0: inf*0 is NaN
+            for k in range(1, K):
                 v = x[base + k * C]
                 if mode == SUM:
                     acc += v
@@ -177,10 +179,12 @@ def _reduce(mode: int, mean: bool = False):
         out = device.current().empty(reduced_shape(tuple(x.shape), axes, attrs["keepdims"]), x.dtype)
         count = int(np.prod([x.shape[i] for i in axes], dtype=np.int64))
         is_float = np.dtype(x.dtype).kind == "f"
+        if int(np.prod(out.shape, dtype=np.int64)) == 0:
+            return out
         if count == 0:  # never read the (empty) input: the reduction's value over no elements
             value = (np.nan if is_float else 0) if mean else 0 if mode == SUM else \
                 reduce_identity(op_type, x.dtype)
-            return launch_map("alpha", out, [], alpha=float(value))
+            return launch_map(num_literal(value), out, [])  # a literal: int64 extremes are no floats
         if mean and not is_float:
             reduce_into(x, axes, out, SUM)
             return launch_map(_INT_MEAN, out, [out], alpha=float(count))

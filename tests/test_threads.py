@@ -28,8 +28,12 @@ def test_other_busy_process_takes_a_core_away():
 
 
 def test_user_settings_win(monkeypatch):
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
-    assert not th.BlasThreads().enabled  # the user chose: never touched
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert not th.BlasThreads().enabled  # one thread: nothing to adapt
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert th.BlasThreads().cap == min(3, th.BlasThreads().cores)  # the user's count is the cap
+    monkeypatch.setenv("GRAPHENGINE_BLAS_POLICY", "fixed")
+    assert not th.BlasThreads().enabled
     p = Recorder(4)
     p.limit(1)
     assert p.cap == 1 and p.applied == [1]

@@ -1,6 +1,7 @@
 """Checkpoints: variable values in one ``.npz`` file, written atomically, restored with checks.
 
-A checkpoint is an ``.npz`` file (the format ``np.savez`` writes): one array per variable, keyed by the variable's op name
+A checkpoint is an ``.npz`` file (the format ``np.savez`` writes): one array per variable, keyed
+by the variable's op name
 (``"layer1/W"``), plus a ``__graphengine__`` entry holding JSON metadata (format version, each
 variable's dtype and shape). Any NumPy can read it: ``np.load(path)["layer1/W"]``.
 

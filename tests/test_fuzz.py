@@ -30,10 +30,10 @@ def _sig(x):
 
 
 # Independent NumPy definitions of every binary elementwise op (not the ops' own ``ref``), and
-# the input domain each needs: "any", "pos" (> 0) or "bool".
+# the input domain each needs: "any", "pos" (> 0), "int" (nonzero int64) or "bool".
 BINARY_NUMPY = {
     "add": (np.add, "any"), "subtract": (np.subtract, "any"), "multiply": (np.multiply, "any"),
-    "divide": (np.divide, "pos"), "pow": (np.power, "pos"),
+    "divide": (np.divide, "pos"), "pow": (np.power, "pos"), "floordiv": (np.floor_divide, "int"),
     "maximum": (np.maximum, "any"), "minimum": (np.minimum, "any"),
     "squared_difference": (lambda x, y: np.square(x - y), "any"),
     "equal": (np.equal, "any"), "not_equal": (np.not_equal, "any"), "less": (np.less, "any"),
@@ -59,6 +59,9 @@ def test_every_binary_elementwise_op_has_a_numpy_definition():
 def _operand(rng, shape, domain):
     if domain == "bool":
         return rng.random(shape) > 0.5
+    if domain == "int":  # nonzero integers of both signs (floor division rounds toward -inf)
+        v = rng.integers(1, 9, shape) * rng.choice([-1, 1], shape)
+        return v.astype(np.int64)
     v = rng.uniform(-3, 3, shape)
     return np.abs(v) + 0.25 if domain == "pos" else v
 
@@ -71,7 +74,7 @@ def _binary_case(shapes, seed, unknown, ops):
         for op in ops:
             fn, domain = BINARY_NUMPY[op]
             xs = [_operand(rng, s, domain) for s in shapes.input_shapes]
-            dt = ge.bool_ if domain == "bool" else ge.float64
+            dt = {"bool": ge.bool_, "int": ge.int64}.get(domain, ge.float64)
             ps = [ge.placeholder(dt, tuple(None for _ in s) if unknown else s)
                   for s in shapes.input_shapes]
             out = apply1(op, ps, {"alpha": 0.2} if op == "leaky_relu_grad" else {})

@@ -1,7 +1,28 @@
-"""Op families; importing this package registers every op."""
-from . import control, elementwise, linalg, nn, reduce, registry, shape, source, state  # noqa: F401
-from . import collective  # noqa: F401, E402  (MPI collectives, built by graphengine.distributed)
-from . import batchnorm, gather, summary  # noqa: F401, E402  (batch norm, gather/embeddings, TensorBoard summaries)
-from . import clip, host  # noqa: F401, E402  (where(condition) coordinates; clipping)
-from . import dynamic, slicing, strings  # noqa: F401, E402  (run-time shapes, indexing, tf.string)
-from . import conv  # noqa: F401, E402  (convolution and pooling)
+"""Op families; importing this package registers every op.
+
+collective: MPI collectives (built by graphengine.distributed); batchnorm, gather, summary: batch
+norm, gather/embeddings, TensorBoard summaries; clip, host: clipping, where(condition)
+coordinates; dynamic, slicing, strings: run-time shapes, indexing, tf.string; conv: convolution
+and pooling.
+"""
+from . import (  # noqa: F401
+    batchnorm,
+    clip,
+    collective,
+    control,
+    conv,
+    dynamic,
+    elementwise,
+    gather,
+    host,
+    linalg,
+    nn,
+    reduce,
+    registry,
+    shape,
+    slicing,
+    source,
+    state,
+    strings,
+    summary,
+)

@@ -5,8 +5,9 @@ keeps one of two cores busy, the step takes 2-3x longer than with one thread. So
 steps re-check five times a second how much CPU other processes use (``/proc/stat`` minus this
 process's own time) and give BLAS the cores left over, at least one and at most the user's count
 (``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS``, or ``ConfigProto(
-intra_op_parallelism_threads=N)``; default: every core this process may run on). Idle OpenBLAS threads are also told to sleep at once instead of spinning for
-~0.1 s (``OPENBLAS_THREAD_TIMEOUT``, read when the BLAS library loads; restored afterwards).
+intra_op_parallelism_threads=N)``; default: every core this process may run on). Idle OpenBLAS
+threads are also told to sleep at once instead of spinning for ~0.1 s
+(``OPENBLAS_THREAD_TIMEOUT``, read when the BLAS library loads; restored afterwards).
 
 ``GRAPHENGINE_BLAS_POLICY=fixed`` turns the adaptation off (the BLAS default then applies).
 """

@@ -1,9 +1,23 @@
 """CUDA kernels: Numba-CUDA kernels for every op (simulator-testable) on a thin array layer
 (CuPy on a real GPU, Numba device arrays under the simulator). Importing this registers the
-kernels of the ``"cuda"`` backend; it never imports CuPy (the backend does, lazily)."""
-from . import elementwise, matmul, movement, nn, optim, reduce  # noqa: F401  (register kernels)
-from . import collective  # noqa: F401, E402  (MPI collectives: NCCL or through the host)
-from . import host, prod  # noqa: F401, E402  (where(condition) on the host; reduce_prod)
-from . import dynamic  # noqa: F401, E402  (tf.shape, shape tensors, slicing, strings)
-from . import batchnorm, gather  # noqa: F401, E402  (batch norm; gather/scatter-add and summary host ops)
-from . import conv  # noqa: F401, E402  (convolution: im2col/col2im + GEMM, pooling)
+kernels of the ``"cuda"`` backend; it never imports CuPy (the backend does, lazily).
+
+collective: MPI collectives (NCCL or through the host); host, prod: where(condition) on the
+host, reduce_prod; dynamic: tf.shape, shape tensors, slicing, strings; batchnorm, gather: batch
+norm, gather/scatter-add and summary host ops; conv: im2col/col2im + GEMM, pooling.
+"""
+from . import (  # noqa: F401
+    batchnorm,
+    collective,
+    conv,
+    dynamic,
+    elementwise,
+    gather,
+    host,
+    matmul,
+    movement,
+    nn,
+    optim,
+    prod,
+    reduce,
+)

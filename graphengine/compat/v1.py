@@ -40,59 +40,7 @@ from ..ops import nn as _nn_ops
 from ..ops import reduce as _red
 from ..variables import _scopes
 from . import v1_conv as _v1_conv
-
-# Why some popular TF1 symbols are missing, shown in their NotImplementedError.
-_HINTS = {
-    "contrib.rnn": "recurrent cells are not implemented",
-    "nn.rnn_cell": "recurrent cells are not implemented",
-    "nn.dynamic_rnn": "recurrent networks are not implemented",
-    "data": "tf.data is not implemented; use graphengine.datasets.batches",
-    "examples": "run the program with `python -m graphengine.tf1 program.py`, which provides "
-                "tensorflow.examples.tutorials.mnist.input_data, or use graphengine.datasets.load_mnist",
-    "while_loop": "graphs here have no control flow; unroll in Python",
-    "cond": "graphs here have no control flow; use tf.where",
-}
-
-
-# Names that tools (pytest, unittest, doctest) probe on modules expecting AttributeError.
-_TOOL_PROBES = {"pytestmark", "setup_module", "teardown_module", "setUpModule", "tearDownModule",
-                "setup", "teardown", "load_tests"}
-
-
-def _is_probe(name: str) -> bool:
-    return name.startswith("_") or name.startswith("pytest_") or name in _TOOL_PROBES
-
-
-class UnsupportedTF1Error(NotImplementedError, AttributeError):
-    """A TF1 symbol that graphengine.compat.v1 does not provide: an ``AttributeError`` too, so
-    ``hasattr``/``getattr(tf, name, default)`` probes treat it as absent."""
-
-
-def _unsupported(path: str) -> UnsupportedTF1Error:
-    hint = next((h for k, h in _HINTS.items() if path == k or path.startswith(k + ".")), None)
-    return UnsupportedTF1Error(f"tf.{path} is not supported by graphengine.compat.v1"
-                               + (f": {hint}" if hint else "")
-                               + ". See the README section 'For TensorFlow 1.x users' for what maps.")
-
-
-class _Namespace(types.ModuleType):
-    """A TF1 sub-namespace (``tf.nn``): listed names, NotImplementedError for the rest."""
-
-    def __init__(self, path: str, doc: str, **members: Any) -> None:
-        super().__init__(f"{__name__}.{path}", doc)
-        self._tf_path = path
-        self.__dict__.update(members)
-
-    def __getattr__(self, name: str) -> Any:
-        if _is_probe(name):
-            raise AttributeError(name)
-        raise _unsupported(f"{self._tf_path}.{name}")
-
-    def __dir__(self) -> list[str]:
-        return sorted(k for k in self.__dict__ if not k.startswith("_"))
-
-    def __repr__(self) -> str:
-        return f"<graphengine.compat.v1 namespace tf.{self._tf_path}>"
+from .unsupported import _HINTS, _TOOL_PROBES, UnsupportedTF1Error, _is_probe, _Namespace, _unsupported  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:  # module-level: unknown tf.X
@@ -379,67 +327,8 @@ def get_variable_scope() -> VariableScope:
 _unique_layer_name = _vars.unique_layer_name
 
 
-# ----- layers ------------------------------------------------------------------------------
-def _dense(inputs: Any, units: int, activation: Any = None, use_bias: bool = True,
-          kernel_initializer: Any = None, bias_initializer: Any = None,
-          kernel_regularizer: Any = None, bias_regularizer: Any = None, trainable: bool = True,
-          name: str | None = None, reuse: Any = None) -> Any:
-    """``tf.layers.dense``: ``activation(inputs @ kernel + bias)`` with variables ``<name>/kernel``
-    and ``<name>/bias`` (default names dense, dense_1, ...; Glorot-uniform kernel, zero bias).
-
-    >>> import graphengine.compat.v1 as tf
-    >>> x = tf.placeholder(tf.float32, [None, 3])
-    >>> tf.layers.dense(x, 4, activation=tf.nn.relu).shape
-    (None, 4)
-    """
-    inputs = _ge.as_tensor(inputs)
-    if inputs.shape is None or inputs.shape[-1] is None:
-        raise ValueError(f"tf.layers.dense: the last dimension of {inputs.name} must be known, "
-                         f"got shape {inputs.shape}")
-    if inputs.ndim != 2:
-        raise UnsupportedTF1Error(f"tf.layers.dense on rank-{inputs.ndim} inputs is not supported by "
-                                  "graphengine.compat.v1; reshape to (batch, features) first")
-    with variable_scope(name or _unique_layer_name("dense"), reuse=reuse):
-        kernel = _ge.get_variable("kernel", [inputs.shape[-1], units], dtype=inputs.dtype,
-                                  initializer=kernel_initializer, regularizer=kernel_regularizer,
-                                  trainable=trainable)
-        out = _ge.matmul(inputs, kernel)
-        if use_bias:
-            bias = _ge.get_variable("bias", [units], dtype=inputs.dtype,
-                                    initializer=bias_initializer or _init.Zeros(),
-                                    regularizer=bias_regularizer, trainable=trainable)
-            out = _nn_ops.bias_add(out, bias)
-        return activation(out) if activation is not None else out
-
-
-def _fully_connected(inputs: Any, num_outputs: int, activation_fn: Any = _ge.relu,
-                     weights_initializer: Any = None, weights_regularizer: Any = None,
-                     biases_initializer: Any = _init.Zeros, biases_regularizer: Any = None,
-                     reuse: Any = None, trainable: bool = True, scope: str | None = None,
-                     **_: Any) -> Any:
-    """``tf.contrib.layers.fully_connected``: dense with ReLU by default, scope "fully_connected"."""
-    bias_init = biases_initializer() if isinstance(biases_initializer, type) else biases_initializer
-    return _dense(inputs, num_outputs, activation_fn, use_bias=biases_initializer is not None,
-                 kernel_initializer=weights_initializer, bias_initializer=bias_init,
-                 kernel_regularizer=weights_regularizer, bias_regularizer=biases_regularizer,
-                 trainable=trainable, name=scope or _unique_layer_name("fully_connected"), reuse=reuse)
-
-
-def _flatten(inputs: Any, scope: str | None = None, **_: Any) -> Any:
-    """``tf.layers.flatten`` / ``tf.contrib.layers.flatten``: (batch, ...) -> (batch, prod(...))."""
-    inputs = _ge.as_tensor(inputs)
-    if inputs.shape is None or None in inputs.shape[1:]:
-        raise ValueError(f"flatten needs known non-batch dimensions, got {inputs.shape}")
-    n = 1
-    for d in inputs.shape[1:]:
-        n *= d
-    return _ge.reshape(inputs, [-1, n])
-
-
-def _layers_dropout(inputs: Any, rate: float = 0.5, noise_shape: Any = None, seed: int | None = None,
-                    training: Any = False, name: str | None = None) -> Any:
-    """``tf.layers.dropout``: note TF1's default ``training=False`` (identity unless training)."""
-    return _nn_ops.dropout(inputs, rate=rate, training=training, seed=seed, name=name)
+# ----- layers: graphengine/compat/v1_layers.py --------------------------------------------
+from .v1_layers import _dense, _flatten, _fully_connected, _layers_dropout  # noqa: E402
 
 
 # ----- nn ----------------------------------------------------------------------------------

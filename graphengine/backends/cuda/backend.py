@@ -62,7 +62,7 @@ def cupy_arrays() -> Any:
                                        f"(numba.cuda.is_available() is False); {INSTALL_HINT}")
     except ImportError as e:
         raise CudaUnavailableError(f"device='gpu' needs Numba-CUDA ({e}); {INSTALL_HINT}") from None
-    from .device import CupyArrays
+    from kernels.cuda.device import CupyArrays
     return CupyArrays(0)
 
 
@@ -72,7 +72,7 @@ def numba_arrays() -> Any:
         if not cuda.is_available():
             raise CudaUnavailableError("Numba-CUDA finds no usable GPU; set NUMBA_ENABLE_CUDASIM=1 "
                                        "before importing numba to run on the CUDA simulator")
-    from .device import NumbaArrays
+    from kernels.cuda.device import NumbaArrays
     return NumbaArrays()
 
 
@@ -213,7 +213,7 @@ class CudaExecutable:
 
     def run(self, feeds: dict[Tensor, Any], state: Any, host: bool = True) -> dict:
         """One step. ``feeds``: NumPy or device arrays. ``host=False``: fetches stay on the device."""
-        from . import device
+        from kernels.cuda import device
         feeds = self.arrays.adopt_feeds(feeds)
         with device.using(self.arrays):
             vals = self.run_steps(self.upload_feeds(feeds), state)
@@ -260,7 +260,7 @@ def fuse_into_activations(program: Program) -> Fusion:
     consumer: one kernel, one pass over memory, the intermediate never written. This covers
     forward passes and activations whose gradient reads their output (sigmoid, tanh); relu's
     gradient reads the pre-activation, so training graphs keep that add materialized."""
-    from .elementwise import ELEMENTWISE, fused_kernel
+    from kernels.cuda.elementwise import ELEMENTWISE, fused_kernel
     users: dict = {}
     for op in program.ops:
         for t in op.inputs:

@@ -18,9 +18,6 @@ _KERNELS: dict[tuple[str, str], Callable] = {}
 BACKEND_MODULES = {"reference": "kernels.reference", "cpu": "kernels.cpu", "cuda": "kernels.cuda"}
 _loaded: set[str] = set()
 
-# The runtime itself executes these (feeds, constants, variable state, random streams, grouping).
-RUNTIME_OPS = frozenset({"placeholder", "const", "variable", "random", "random_shaped", "random_uniform_like",
-                         "group"})
 
 
 def register_kernel(op: str, backend: str) -> Callable[[Callable], Callable]:
@@ -81,7 +78,8 @@ def get_kernel(op: str, backend: str) -> Callable:
 
 
 def kernel_exempt(op: str) -> bool:
-    return op in RUNTIME_OPS
+    """Whether the runtime computes ``op`` itself (``OpDef.runtime``), needing no kernel."""
+    return OPS[op].runtime
 
 
 def missing_kernels(backend: str) -> list[str]:

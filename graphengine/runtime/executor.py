@@ -72,8 +72,7 @@ class OpExecutor:
         self.steps: list[tuple[Operation, Callable | None]] = []
         for op in program.ops:
             kern = None
-            if op.type not in ("const", "variable", "random", "random_shaped", "random_uniform_like", "group",
-                               "placeholder"):
+            if not OPS[op.type].runtime:
                 kern = get_kernel(op.type)
             self.steps.append((op, kern))
         self._pure_late = self._late_plan()

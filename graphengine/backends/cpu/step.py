@@ -41,8 +41,6 @@ KERNEL_HASH = hashlib.sha1(b"".join(
     + sorted(_HERE.glob("*.py")) if f.name not in ("step.py", "background.py"))).hexdigest()[:12]
 
 COMPILE_COUNT = [0]  # generated step functions built in this process (tests assert on it)
-_HOT_KINDS = {"matmul", "reduce", "nn"}
-_HOT_UPDATES = {"apply_gradient_descent", "apply_momentum", "apply_rms_prop", "apply_adam", "apply_adagrad"}
 
 
 def _cpu_kernel(op: str):
@@ -61,7 +59,7 @@ class StepBackend:
     def compile(self, program, debug_numerics: bool):
         if debug_numerics:  # checking every op's output needs op-by-op execution
             return OpExecutor(program, _cpu_kernel, debug_numerics=True)
-        if not any(OPS[op.type].kind in _HOT_KINDS or op.type in _HOT_UPDATES for op in program.ops):
+        if not any(OPS[op.type].heavy for op in program.ops):
             # initializers and other cheap plans: compiling a step would cost more than it saves
             exe = OpExecutor(program, _cpu_kernel)
             exe.why_not_compiled = "no compute-heavy op (matmul, reduction, softmax, optimizer update)"
@@ -105,8 +103,7 @@ class StepExecutable:
                         else np.array(t.op.attrs["value"]) for k, t in lay.args if k == "const"}
         self._base = None
         self._feed_pos = [(i, t) for i, (k, t) in enumerate(lay.args) if k == "placeholder"]
-        self._random_pos = [(i, t) for i, (k, t) in enumerate(lay.args)
-                            if k in ("random", "random_uniform_like")]
+        self._random_pos = [(i, t) for i, (k, t) in enumerate(lay.args) if k in OPS and OPS[k].random]
         self._arg_pos = {t: i for i, (k, t) in enumerate(lay.args)}
         self._scalar_feeds = any(t.shape == () for t in program.feeds)
         assert [t for k, t in lay.args[:len(program.feeds)]] == list(program.feeds)

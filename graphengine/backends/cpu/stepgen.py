@@ -25,7 +25,6 @@ from .updategen import UpdateGen
 
 ALIAS_OPS = {"reshape", "reshape_like", "expand_dims", "squeeze", "identity", "stop_gradient",
              "placeholder_with_default"}
-ARG_SOURCES = {"placeholder", "variable", "random", "random_uniform_like", "const"}
 
 
 @dataclass
@@ -202,7 +201,7 @@ class Gen(LoopGen, UpdateGen):
     def op(self, op: Operation) -> None:
         kind = op.type
         out = op.outputs[0] if op.outputs else None
-        if kind in ARG_SOURCES:
+        if OPS[kind].arg_source:
             if kind == "const" and out.shape == () and out.dtype.is_floating | out.dtype.is_integer:
                 self.lay.scalar_consts[out] = op.attrs["value"].item()
             self.arg(kind, out)

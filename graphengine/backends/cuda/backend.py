@@ -25,8 +25,6 @@ from graphengine.ops.registry import OPS
 from graphengine.runtime.executor import OpExecutor, check_numerics, rethrow, run_source
 
 INSTALL_HINT = 'pip install -e ".[gpu]"  (brings cupy-cuda13x and numba-cuda[cu13])'
-HOST_OPS = frozenset({"const", "variable", "random", "random_shaped", "random_uniform_like", "group",
-                      "placeholder"})
 JIT_MODES = (None, "op", "graph", "segments")
 
 
@@ -125,7 +123,7 @@ class CudaExecutable:
             if op in fused.kernels:
                 kern, inputs = fused.kernels[op]
             else:
-                kern = None if op.type in HOST_OPS else get_kernel(op.type)
+                kern = None if OPS[op.type].runtime else get_kernel(op.type)
                 inputs = op.inputs
             self.steps.append((op, kern, OPS[op.type].kind == "update", tuple(inputs)))
         self._consts: dict[Operation, Any] = {}
@@ -243,10 +241,10 @@ class CudaExecutable:
 
 
 def has_host_inputs(steps: list) -> bool:
-    """Whether a step draws host random numbers or runs a host-side op (``meta["host"]``: an
-    output shape known only at run time), which a CUDA graph would freeze."""
-    return any(step[0].type in ("random", "random_uniform_like") or OPS[step[0].type].meta.get("host")
-               for step in steps)
+    """Whether a step draws host random numbers (``OpDef.random``) or runs a host-side op
+    (``OpDef.host_only``: e.g. an output shape known only at run time), which a CUDA graph
+    would freeze."""
+    return any(OPS[step[0].type].random or OPS[step[0].type].host_only for step in steps)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 
 import graphengine as ge
 import graphengine.compat.v1 as tf
-from kernels.cpu import step as stepmod
+from graphengine.backends.cpu import step as stepmod
 
 BACKENDS = [{"device": "reference"}, {"jit": "op"}, {"jit": "step"}]
 IDS = ["reference", "cpu-op", "cpu-step"]

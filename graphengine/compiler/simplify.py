@@ -13,7 +13,6 @@ from ..ops.registry import OPS
 from .program import Program
 
 FOLD_LIMIT = 1 << 16  # fold constants up to this many elements (bigger ones stay computed)
-_NO_CSE = {"placeholder", "variable", "random", "random_shaped", "random_uniform_like", "group"}
 
 
 def _attr_key(attrs: dict):
@@ -82,7 +81,7 @@ def simplify(p: Program) -> Program:
             rep.update(zip(op.outputs, new.outputs))
             rep_op[op] = new
             op = new
-        pure = od.kind not in ("update", "control") and not od.stateful and op.type not in _NO_CSE
+        pure = not od.no_cse
         if pure and op.outputs:
             same = _identity_of(op, fed)
             if same is not None and same is not op.outputs[0]:

@@ -12,7 +12,7 @@ from ..errors import ShapeError
 from .registry import defop, same_dtype
 
 defop("variable", "source", lambda s, d, a: [(a["shape"], a["dtype"])], differentiable=True,
-      vjp=lambda op, g: [])
+      vjp=lambda op, g: [], runtime=True, arg_source=True, no_cse=True)
 
 
 def _assign_infer(s, d, a):
@@ -31,9 +31,9 @@ def _assign_infer(s, d, a):
 
 
 defop("assign", "update", _assign_infer, ref=lambda a, value: (np.array(value),),
-      differentiable=False)
+      differentiable=False, stateful=True)
 defop("assign_add", "update", _assign_infer, ref=lambda a, var, delta: (var + delta,),
-      differentiable=False)
+      differentiable=False, stateful=True)
 
 
 def _no_outputs(s, d, a):
@@ -103,7 +103,7 @@ def _infer_update(names):
 
 
 for _name, (_inputs, _ref) in UPDATES.items():
-    defop(_name, "update", _infer_update(_inputs), ref=_ref, differentiable=False,
-          meta={"inputs": _inputs})
+    defop(_name, "update", _infer_update(_inputs), ref=_ref, differentiable=False, stateful=True,
+          heavy=True, meta={"inputs": _inputs})  # heavy: a fused optimizer update
 
-defop("group", "control", lambda s, d, a: [], differentiable=False)
+defop("group", "control", lambda s, d, a: [], differentiable=False, runtime=True)

@@ -167,7 +167,7 @@ def batch_matmul_cpu(attrs, a, b):
 
 @register_step_emitter("batch_matmul", imports=["from kernels.cpu.linalg import batch_matmul"])
 def emit_batch_matmul(gen, op) -> None:
-    from .stepgen import Unsupported
+    from ..registry import Unsupported
     a, b = op.inputs
     out = op.outputs[0]
     if not out.dtype.is_floating:

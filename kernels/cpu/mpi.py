@@ -107,7 +107,7 @@ def emit_allreduce_fused(gen, op) -> None:
 
 
 def _runs_op_by_op(gen, op) -> None:
-    from .stepgen import Unsupported
+    from ..registry import Unsupported
     raise Unsupported(f"{op.type}: the output size depends on other ranks (or it runs once at "
                       "start-up): this plan runs op by op")
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from graphengine.ops.registry import OPS
+from kernels.codegen import num_literal
 
-from ..codegen import num_literal
 from .loopgen import Unsupported, _np_type
 
 

@@ -16,16 +16,15 @@ from graphengine.compiler.fuse import Fused
 from graphengine.graph import Operation, Tensor
 from graphengine.ops.reduce import reduce_identity
 from graphengine.ops.registry import OPS
+from kernels.codegen import num_literal
+from kernels.cpu.outline import LOOP_HEADER, LOOP_NJIT, NJIT, outline  # noqa: F401
+from kernels.registry import get_step_emitter
 
-from ..codegen import num_literal
-from ..registry import get_step_emitter
 from .loopgen import LoopGen, Unsupported
-from .outline import LOOP_HEADER, LOOP_NJIT, NJIT, outline  # noqa: F401
 from .updategen import UpdateGen
 
 ALIAS_OPS = {"reshape", "reshape_like", "expand_dims", "squeeze", "identity", "stop_gradient",
              "placeholder_with_default"}
-ARG_SOURCES = {"placeholder", "variable", "random", "random_uniform_like", "const"}
 
 
 @dataclass
@@ -196,13 +195,13 @@ class Gen(LoopGen, UpdateGen):
         if t in self.lay.scalar_consts:
             return num_literal(self.lay.scalar_consts[t])
         # float(): the step's scalar arithmetic is float64 whether Numba or Python runs it
-        # (NumPy 2 would keep a float32 scalar's math in float32: see kernels.cpu.background)
+        # (NumPy 2 would keep a float32 scalar's math in float32: see graphengine.backends.cpu.background)
         return f"float({self.v(t)}[0])"
 
     def op(self, op: Operation) -> None:
         kind = op.type
         out = op.outputs[0] if op.outputs else None
-        if kind in ARG_SOURCES:
+        if OPS[kind].arg_source:
             if kind == "const" and out.shape == () and out.dtype.is_floating | out.dtype.is_integer:
                 self.lay.scalar_consts[out] = op.attrs["value"].item()
             self.arg(kind, out)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..graph import Operation, Tensor
+from ..ops.facts import unbroadcast_axes
 from ..ops.registry import OPS
 from .program import Program
 
@@ -94,10 +95,7 @@ def _sink_axes(op: Operation) -> tuple | None:
         like = op.inputs[1]
         if like.shape is None:
             return None
-        lead = len(x.shape) - len(like.shape)
-        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(like.shape)
-                                          if n == 1 and x.shape[i + lead] != 1)
-        return axes or None  # no broadcasting: the gradient passes through (an alias)
+        return unbroadcast_axes(x.shape, like.shape) or None  # no broadcasting: the gradient passes through (an alias)
     axes = op.attrs["axis"]
     return tuple(range(len(x.shape))) if axes is None else tuple(axes)
 

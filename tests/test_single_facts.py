@@ -7,8 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from graphengine.ops.facts import (ADAM_STEP_SIZE, adam_step_size, alias_chain, around_axis,
-                                   render_adam_step_size, resolve_alias, unbroadcast_axes, view3)
+from graphengine.ops.facts import (
+    ADAM_STEP_SIZE,
+    adam_step_size,
+    alias_chain,
+    around_axis,
+    render_adam_step_size,
+    resolve_alias,
+    unbroadcast_axes,
+    view3,
+)
 
 RNG = np.random.default_rng(16)
 

@@ -124,7 +124,7 @@ def fuse(p: Program, *, member: Callable[[Operation], bool] | None = None, sinks
     for op in ops:
         for t in op.inputs:
             consumers.setdefault(t, []).append(op)
-    fetched = set(p.fetches)
+    fetched = set(p.fetches) | {p.resolve(t) for t in p.fetches}
     fed = set(p.feeds)
     phase = {op: (0 if i < p.n_phase1 else 1) for i, op in enumerate(ops)}
     group_of: dict[Operation, int] = {}

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..graph import Operation, Tensor
+from ..ops.facts import resolve_alias
 from ..ops.registry import OPS
 from .program import Program
 
@@ -63,9 +64,7 @@ def simplify(p: Program) -> Program:
     out_ops: list[Operation] = []
 
     def res(t: Tensor) -> Tensor:  # follow chains: clone -> merged -> folded
-        while t in rep:
-            t = rep[t]
-        return t
+        return resolve_alias(t, rep.get)
 
     for op in p.ops:
         ins = [res(t) for t in op.inputs]

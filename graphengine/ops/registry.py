@@ -176,9 +176,3 @@ def reduced_shape(shape: tuple | None, axes: tuple | None, keepdims: bool) -> tu
         return tuple(1 if i in axes else d for i, d in enumerate(shape))
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
-
-def around_axis(shape: tuple, axis: int) -> tuple[int, int, int]:
-    """``(prod(shape[:axis]), shape[axis], prod(shape[axis + 1:]))``: the (A, N, B) view that
-    kernels working along one axis (batch norm's channels, gather's indexed axis) use."""
-    return (int(np.prod(shape[:axis], dtype=np.int64)), int(shape[axis]),
-            int(np.prod(shape[axis + 1:], dtype=np.int64)))

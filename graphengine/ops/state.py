@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
+from .facts import adam_step_size
 from .registry import defop, same_dtype
 
 defop("variable", "source", lambda s, d, a: [(a["shape"], a["dtype"])], differentiable=True,
@@ -72,7 +73,7 @@ def _centered_rmsprop_ref(a, var, ms, mg, mom, lr, grad):
 
 def _adam_ref(a, var, m, v, lr, t, grad):
     b1, b2 = a["beta1"], a["beta2"]
-    lr_t = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    lr_t = adam_step_size(lr, t, b1, b2)
     m = b1 * m + (1 - b1) * grad
     v = b2 * v + (1 - b2) * grad * grad
     return var - lr_t * m / (np.sqrt(v) + a["epsilon"]), m, v

@@ -22,6 +22,7 @@ import kernels
 from graphengine.compiler.fuse import fuse
 from graphengine.errors import GraphEngineError, ShapeError
 from graphengine.graph import Tensor, shape_str
+from graphengine.ops.facts import resolve_alias, unbroadcast_axes
 from graphengine.ops.registry import OPS
 from graphengine.ops.source import sample
 from graphengine.runtime.executor import OpExecutor
@@ -113,10 +114,7 @@ class StepExecutable:
                          for v in op.attrs["targets"]] if late else []
         self._fetch_base = []
         for t in program.fetches:
-            b = t
-            while b in lay.alias_of or b in lay.view_of:
-                b = lay.alias_of[b] if b in lay.alias_of else lay.view_of[b]
-            self._fetch_base.append((t, b))
+            self._fetch_base.append((t, resolve_alias(t, lay.alias_of.get, lay.view_of.get)))
 
     # per-signature preparation ------------------------------------------------------------
     def _prepare(self, feeds: dict, state) -> Any:
@@ -159,10 +157,7 @@ class StepExecutable:
                 sig.fallback = True
         for out, axes in lay.sum_axes.items():
             g, x = out.op.inputs
-            gs, xs = shapes[g], shapes[x]
-            lead = len(gs) - len(xs)
-            real = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(xs) if n == 1 and gs[i + lead] != 1)
-            if real != axes:
+            if unbroadcast_axes(shapes[g], shapes[x]) != axes:
                 sig.fallback = True
         rank = max([len(s) for s in shapes.values()] + [1])
         S = np.ones((len(lay.index), rank), np.int64)

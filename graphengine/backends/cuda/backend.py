@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from graphengine.compiler import Program
+from graphengine.compiler.fuse import Fused, fuse
 from graphengine.errors import GraphEngineError
 from graphengine.graph import Operation, Tensor
 from graphengine.ops.registry import OPS
@@ -117,13 +117,11 @@ class CudaExecutable(OpExecutor):
         self.arrays = arrays
         self.debug_numerics = debug_numerics
         self.check_shapes = True
-        fused = fuse_into_activations(program)
         self.steps: list[tuple[Operation, Callable | None, bool, tuple]] = []
-        for op in program.ops:
-            if op in fused.absorbed:
-                continue
-            if op in fused.kernels:
-                kern, inputs = fused.kernels[op]
+        for op in fuse_maps(program).ops:
+            if isinstance(op, Fused):  # one launch computes the root from the group's inputs
+                from kernels.cuda.elementwise import fused_kernel
+                kern, inputs, op = fused_kernel(op.members, op.inputs), op.inputs, op.root
             else:
                 kern = None if OPS[op.type].runtime else get_kernel(op.type)
                 inputs = op.inputs
@@ -195,32 +193,17 @@ def has_host_inputs(steps: list) -> bool:
     return any(OPS[step[0].type].random or OPS[step[0].type].host_only for step in steps)
 
 
-@dataclass
-class Fusion:
-    absorbed: set = field(default_factory=set)     # producer ops computed inside a consumer
-    kernels: dict = field(default_factory=dict)    # activation op -> (kernel, input tensors)
+def _renders(op: Operation) -> bool:
+    """A map op the GPU's fused kernel can take: an elementwise template (casts and integer math
+    keep their own kernels, whose stores round each result to its dtype), no control inputs."""
+    from kernels.cuda.elementwise import ELEMENTWISE
+    return (op.type in ELEMENTWISE and op.type != "cast" and not op.control_inputs
+            and op.outputs[0].dtype.is_floating)
 
 
-def fuse_into_activations(program: Program) -> Fusion:
-    """Fold an elementwise producer (the bias add) into the unary activation that is its only
-    consumer: one kernel, one pass over memory, the intermediate never written. This covers
-    forward passes and activations whose gradient reads their output (sigmoid, tanh); relu's
-    gradient reads the pre-activation, so training graphs keep that add materialized."""
-    from kernels.cuda.elementwise import ELEMENTWISE, fused_kernel
-    users: dict = {}
-    for op in program.ops:
-        for t in op.inputs:
-            users[t] = users.get(t, 0) + 1
-    fetched = {program.resolve(t) for t in program.fetches} | set(program.feeds)
-    out = Fusion()
-    for op in program.ops:
-        if op.type not in ELEMENTWISE or ELEMENTWISE[op.type][0] != 1 or op.type == "cast":
-            continue
-        t = op.inputs[0]
-        prod = t.op
-        if (prod.type in ELEMENTWISE and prod.type != "cast" and prod not in out.kernels
-                and users.get(t) == 1 and t not in fetched and prod in set(program.ops)
-                and not prod.control_inputs):
-            out.absorbed.add(prod)
-            out.kernels[op] = (fused_kernel(prod, op), prod.inputs)
-    return out
+def fuse_maps(program: Program) -> Program:
+    """The compiler's fuse pass, restricted to what one map kernel runs: elementwise chains whose
+    intermediates are read inside the chain alone (the bias add folds into its activation, a
+    loss's arithmetic into one launch; relu's gradient reads the pre-activation, so training
+    graphs keep that add materialized). No broadcast reads, no reductions."""
+    return fuse(program, member=_renders, sinks=False, single_output=True)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 log = logging.getLogger("graphengine.compile")
 ENV = "GRAPHENGINE_BACKGROUND_COMPILE"
-ROOT = str(Path(__file__).resolve().parents[2])
+ROOT = str(Path(__file__).resolve().parents[3])
 CHILD = [sys.executable, "-m", "graphengine.backends.cpu.background"]  # tests point it at a failing command
 
 

@@ -195,6 +195,7 @@ class Session:
             in_order = order == list(range(len(ts)))
             idx = {t: i for i, t in enumerate(exe.program.fetches)}
             slots = [None if g is None else idx[g] for g in getters]
+            copy_out = _copier(slots, [None if g is None else g.shape for g in getters])
         kind = type(fetches)
         single = _is_leaf(fetches)
         keep = (fetches, list(feed_dict))  # the key's ids stay valid while the entry lives
@@ -217,8 +218,7 @@ class Session:
                     vs[i] = np.ascontiguousarray(v)
             if fast is not None and not device_arrays:
                 with lock:
-                    got = fast(vs if in_order else [vs[j] for j in order], state)
-                    out = [None if j is None else _host_copy(got[j]) for j in slots]
+                    out = copy_out(fast(vs if in_order else [vs[j] for j in order], state))
             else:
                 with lock:
                     vals = self._execute(exe, dict(zip(ts, vs)), host=not device_arrays)
@@ -424,3 +424,18 @@ class InteractiveSession(Session):
 
 
 __all__ = ["DTypeError", "InteractiveSession", "Session", "ShapeError", "get_default_session"]
+
+
+def _copier(slots: list, shapes: list) -> Any:
+    """``got -> fetch values`` for the compiled step's fetch list: None for ops, a NumPy scalar
+    for a rank-0 fetch, a copy otherwise (``_host_copy``'s rules for host arrays), as one
+    generated expression instead of a comprehension with a call per fetch."""
+    parts = []
+    for j, shape in zip(slots, shapes):
+        if j is None:
+            parts.append("None")
+        elif shape == ():
+            parts.append(f"got[{j}][()]")
+        else:
+            parts.append(f"_host_copy(got[{j}])")
+    return eval(f"lambda got: [{', '.join(parts)}]", {"_host_copy": _host_copy})  # noqa: S307

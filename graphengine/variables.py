@@ -12,6 +12,7 @@ from . import dtypes as _dt
 from .errors import GraphEngineError, ShapeError
 from .graph import Operation, Tensor, get_default_graph, name_scope
 from .ops import source
+from .ops.control import group
 from .ops.registry import apply
 
 GLOBAL_VARIABLES = "variables"
@@ -140,7 +141,6 @@ def trainable_variables(graph: Any = None) -> list[Variable]:
 
 
 def variables_initializer(var_list: list[Variable], name: str = "init") -> Operation:
-    from .ops.control import group
     return group(*[v.initializer for v in var_list], name=name)
 
 

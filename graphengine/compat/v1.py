@@ -1,9 +1,11 @@
 """TF1 graph-mode API on graphengine: ``import graphengine.compat.v1 as tf``.
 
 Classic TensorFlow 1.x programs run with that one changed import. Names map onto the native
-API (graphengine's own names already follow TF1); this module adds TF1's argument spellings
-(``reduction_indices``, ``keep_dims``, ``dimension``, ``dim``), its initializer classes,
-``tf.contrib.layers``, ``tf.layers.dense``, ``tf.train.Saver`` and friends.
+API (graphengine's own names already follow TF1; the features, ``layers.dense`` or ``add_n``
+included, live there); this module keeps only TF1's spellings: argument aliases
+(``reduction_indices``, ``keep_dims``, ``dimension``, ``dim``), its initializer classes and
+namespaces (``tf.contrib.layers``, ``tf.train``, ``tf.math``), ``VariableScope`` objects (on
+``graphengine.variables``' public scope functions), and the unsupported-name machinery.
 
 A TF1 symbol that graphengine does not support raises ``UnsupportedTF1Error`` naming it
 (``tf.nn.dynamic_rnn is not supported by graphengine.compat.v1 ...``), on this module and on each

@@ -1,4 +1,6 @@
-"""Variables, ``get_variable`` with variable scopes, initializers and the initializer op."""
+"""Variables, ``get_variable`` with variable scopes (``variable_scope``, ``current_variable_scope``,
+``variable_scope_reuse``, ``reuse_variables``: the public scope API), initializers and the
+initializer op."""
 from __future__ import annotations
 
 import contextlib

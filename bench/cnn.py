@@ -77,7 +77,7 @@ def _ge_step(mode: str):
     logits = ge.matmul(h, v[6]) + v[7]
     loss = ge.reduce_mean(ge.nn.sparse_softmax_cross_entropy_with_logits(labels=yp, logits=logits))
     train = ge.train.AdamOptimizer(LR, 0.9, 0.999, 1e-8).minimize(loss)
-    from kernels.cpu.step import COMPILE_COUNT
+    from graphengine.backends.cpu.step import COMPILE_COUNT
     sess = ge.Session()
     sess.run(ge.global_variables_initializer())
     before = COMPILE_COUNT[0]

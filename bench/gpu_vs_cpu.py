@@ -173,8 +173,8 @@ def check_agreement(opt: str, jit: str | None, sizes: tuple, batch: int = 64, st
 def xent_bandwidth(rows: int, cols: int, min_seconds: float) -> dict:
     """The fused sparse softmax-cross-entropy kernel (loss and backprop in one pass) against a
     device-to-device copy of the logits, both as bytes moved per second."""
+    from graphengine.backends.cuda.backend import CudaBackend
     from kernels.cuda import device
-    from kernels.cuda.backend import CudaBackend
     from kernels.registry import get_kernel
     arrays = CudaBackend().arrays
     kern = get_kernel("sparse_softmax_xent", "cuda")
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches", type=int, nargs="*", help="batch sizes (default 32 .. 8192)")
     p.add_argument("--opt", nargs="*", default=["sgd", "adam"], choices=["sgd", "adam"])
     p.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES),
-                   help="GPU launch modes to time (see kernels/cuda/backend.py)")
+                   help="GPU launch modes to time (see graphengine/backends/cuda/backend.py)")
     p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="MLP layer sizes, e.g. 784,512,512,10")
     p.add_argument("--xent-shapes", default=",".join(f"{r}x{c}" for r, c in XENT_SHAPES),
                    help="logits shapes for the fused cross-entropy bandwidth check ('' to skip)")
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No GPU: {note}\nMeasuring the CPU column only.\n")
         modes: list[str] = []
     else:
-        from kernels.cuda.backend import CudaBackend
+        from graphengine.backends.cuda.backend import CudaBackend
         report["gpu"] = gpu_name(CudaBackend().arrays)
         modes = args.modes
         print(f"GPU: {report['gpu']}")

@@ -44,6 +44,12 @@ def num_literal(v: Any) -> str:
     return repr(f)
 
 
+def size_src(dims: list[str]) -> str:
+    """Source text for the product of dims given as source text (``"1"`` for none): the
+    ``prod`` of ``graphengine.ops.facts.view3`` in the step generators."""
+    return " * ".join(dims) or "1"
+
+
 def _lit(v: Any) -> str:
     if isinstance(v, bool | int | float):
         return num_literal(v)

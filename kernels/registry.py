@@ -7,14 +7,17 @@ from collections.abc import Callable
 from graphengine.errors import KernelNotFoundError
 from graphengine.ops.registry import OPS
 
+
+class Unsupported(Exception):
+    """This program cannot be compiled into one step; the backend runs it op by op (a step
+    emitter raises it for an op it cannot write into the step)."""
+
+
 _KERNELS: dict[tuple[str, str], Callable] = {}
 # backend name -> module that registers its kernels when imported
 BACKEND_MODULES = {"reference": "kernels.reference", "cpu": "kernels.cpu", "cuda": "kernels.cuda"}
 _loaded: set[str] = set()
 
-# The runtime itself executes these (feeds, constants, variable state, random streams, grouping).
-RUNTIME_OPS = frozenset({"placeholder", "const", "variable", "random", "random_shaped", "random_uniform_like",
-                         "group"})
 
 
 def register_kernel(op: str, backend: str) -> Callable[[Callable], Callable]:
@@ -33,7 +36,7 @@ _STEP_EMITTERS: dict[str, tuple[Callable, tuple[str, ...]]] = {}
 def register_step_emitter(op: str, imports: tuple[str, ...] | list[str] = ()) -> Callable[[Callable], Callable]:
     """Register ``fn(gen, op)`` that writes ``op``'s code into the generated CPU step.
 
-    ``gen`` is the step generator (``kernels.cpu.stepgen.Gen``): ``gen.alloc(t)`` declares a
+    ``gen`` is the step generator (``graphengine.backends.cpu.stepgen.Gen``): ``gen.alloc(t)`` declares a
     pooled output, ``gen.v(t)`` names a tensor's array, ``gen.dims(t)`` its run-time dims,
     ``gen.emit(line)`` appends a line of the step body, ``gen.emit_checked(call)`` emits a call
     that returns a negative number on success and an error index otherwise.
@@ -75,7 +78,8 @@ def get_kernel(op: str, backend: str) -> Callable:
 
 
 def kernel_exempt(op: str) -> bool:
-    return op in RUNTIME_OPS
+    """Whether the runtime computes ``op`` itself (``OpDef.runtime``), needing no kernel."""
+    return OPS[op].runtime
 
 
 def missing_kernels(backend: str) -> list[str]:

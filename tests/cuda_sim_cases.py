@@ -24,10 +24,10 @@ import opdb  # noqa: E402
 from numba import cuda  # noqa: E402
 
 import graphengine as ge  # noqa: E402
+from graphengine.backends.cuda.backend import CudaBackend  # noqa: E402
 from graphengine.errors import FeedError  # noqa: E402
 from graphengine.ops.registry import OPS  # noqa: E402
 from kernels.cuda import device  # noqa: E402
-from kernels.cuda.backend import CudaBackend  # noqa: E402
 from kernels.registry import get_kernel, missing_kernels  # noqa: E402
 
 opdb.SESSION_KWARGS["gpu"] = {"device": "gpu"}  # every op-database check, on the GPU backend
@@ -208,7 +208,7 @@ def test_fused_optimizer_update_in_place(op_type):
 
 def test_device_state_copies_into_its_own_buffer():
     v = ge.Variable(np.zeros((2, 3), np.float32), name="v")
-    from kernels.cuda.state import DeviceState
+    from graphengine.backends.cuda.state import DeviceState
     st = DeviceState(ARRAYS)
     st.write(v.op, np.ones((2, 3)))
     buf = st.read(v.op)
@@ -375,7 +375,7 @@ def test_steps_drawing_host_random_numbers_are_never_captured():
     with ge.Session(device="gpu", jit="graph") as s:
         s.run(w.initializer)
         got = {float(s.run(y, {x: xs})) for _ in range(8)}
-        from kernels.cuda.backend import has_host_inputs
+        from graphengine.backends.cuda.backend import has_host_inputs
         (exe,) = [e for e in s._plans.values() if has_host_inputs(e.eager.steps)]
         assert not exe.capturable and not exe._records
     assert len(got) > 1, "a replayed graph would repeat one dropout mask"

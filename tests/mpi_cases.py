@@ -82,7 +82,7 @@ def check_training(comm) -> None:
 
 def check_step_source() -> None:
     """Each compiled training step calls MPI_Allreduce exactly once, and Numba cached it."""
-    from kernels.cpu.step import KERNEL_HASH
+    from graphengine.backends.cpu.step import KERNEL_HASH
     cache = os.environ["GRAPHENGINE_CACHE_DIR"]
     steps = [p for p in glob.glob(os.path.join(cache, "_ge_step_*.py"))
              if "allreduce_inplace" in (src := open(p).read()) and f"kernels {KERNEL_HASH}" in src]

@@ -170,6 +170,7 @@ def _conv_samples():
         c((2, 2, 5, 5), (3, 3, 2, 3), "nchw_same_stride2", strides=[1, 1, 2, 2], padding="SAME",
           data_format="NCHW"),
         c((2, 3, 3, 4), (1, 1, 4, 3), "1x1_gemm", padding="VALID"),
+        c((2, 5, 4, 4), (3, 3, 4, 2), "same_wide_rows", padding="SAME"),   # KW * C > NARROW: row-wise im2col
         c((2, 4, 4, 2), (2, 2, 2, 2), "valid_dilation2_stride2", strides=2, padding="VALID", dilations=2),
         c((0, 5, 5, 2), (3, 3, 2, 3), "empty_batch", padding="SAME"),
         Sample((_nan_inf(rng, (1, 4, 4, 2)), randn(rng, (2, 2, 2, 2))), {"padding": "SAME"}, "nan_inf",

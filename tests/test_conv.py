@@ -8,7 +8,7 @@ import pytest
 
 import graphengine as ge
 import graphengine.compat.v1 as tf
-from kernels.cpu import step as stepmod
+from graphengine.backends.cpu import step as stepmod
 
 BACKENDS = [{"device": "reference"}, {"jit": "op"}, {"jit": "step"}]
 IDS = ["reference", "cpu-op", "cpu-step"]
@@ -270,3 +270,85 @@ def test_empty_batch_gives_zero_filter_gradients(kw):
     for v, gv in zip(vs, grads, strict=True):
         assert gv.shape == v.shape
         np.testing.assert_array_equal(gv, 0)
+
+
+# ----- the CPU kernels' own paths: narrow windows gathered by columns, blocks of rows ----------
+
+def _np_conv_nhwc(x, w, stride, dil, same):
+    """Direct NumPy convolution (TF's SAME/VALID arithmetic), float64."""
+    from kernels.cpu.conv import pad_before
+    N, H, W, C = x.shape
+    KH, KW, _, O = w.shape
+    eh, ew = (KH - 1) * dil + 1, (KW - 1) * dil + 1
+    OH = -(-H // stride) if same else (H - eh) // stride + 1
+    OW = -(-W // stride) if same else (W - ew) // stride + 1
+    ph, pw = pad_before(H, OH, KH, stride, dil, same), pad_before(W, OW, KW, stride, dil, same)
+    xp = np.zeros((N, H + eh + stride * OH, W + ew + stride * OW, C))
+    xp[:, ph:ph + H, pw:pw + W] = x
+    out = np.zeros((N, OH, OW, O))
+    for i in range(KH):
+        for j in range(KW):
+            patch = xp[:, i * dil:i * dil + stride * OH:stride, j * dil:j * dil + stride * OW:stride]
+            out += patch[:, :OH, :OW] @ w[i, j]
+    return out, (OH, OW, ph, pw)
+
+
+@pytest.mark.parametrize("shape,k,stride,dil,same", [
+    ((2, 7, 6, 1), 5, 1, 1, True), ((2, 7, 6, 1), 3, 2, 1, True), ((2, 9, 8, 2), 3, 1, 2, True),
+    ((3, 8, 8, 1), 5, 1, 1, False), ((1, 5, 5, 3), 2, 2, 1, False), ((2, 4, 4, 1), 5, 1, 1, True),
+    ((2, 6, 5, 1), 3, 3, 2, True), ((2, 6, 6, 4), 3, 1, 1, True)])
+def test_narrow_im2col_equals_the_row_wise_one_on_every_block(shape, k, stride, dil, same):
+    from kernels.cpu.conv import im2col, im2col_narrow
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    _, (OH, OW, ph, pw) = _np_conv_nhwc(x, np.zeros((k, k, shape[3], 1)), stride, dil, same)
+    rows, K = shape[0] * OH * OW, k * k * shape[3]
+    for r0, r1 in [(0, rows), (3, rows - 2), (5, 6), (OW + 1, 3 * OW - 1)]:
+        if r1 <= r0:
+            continue
+        a = np.full((r1 - r0, K), 9, np.float32)
+        b = np.full((r1 - r0, K), 7, np.float32)
+        im2col(x, a, r0, r1, OH, OW, k, k, stride, stride, dil, dil, ph, pw)
+        im2col_narrow(x, b, r0, r1, OH, OW, k, k, stride, stride, dil, dil, ph, pw)
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cin,k", [(1, 3), (4, 3)], ids=["narrow", "row-wise"])
+def test_conv_kernels_over_several_row_blocks_match_numpy(cin, k):
+    """Enough rows for several CHUNK blocks: forward, filter gradient (accumulated in the GEMM
+    across blocks) and input gradient against NumPy in float64."""
+    from kernels.cpu import conv
+    rows = 2 * conv.CHUNK // (k * k * cin) + 5
+    n = -(-rows // 64)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, 8, 8, cin))
+    w = rng.standard_normal((k, k, cin, 3))
+    ref, _ = _np_conv_nhwc(x, w, 1, 1, True)
+    out = np.empty_like(ref)
+    conv.conv2d_nhwc(x, w, out, 1, 1, 1, 1, True)
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
+    dy = rng.standard_normal(ref.shape)
+    dw = np.empty_like(w)
+    conv.conv2d_backprop_filter_nhwc(x, dy, dw, 1, 1, 1, 1, True)
+    # <conv(x, w), dy> is linear in w: its gradient in w is dw, and in x the input gradient
+    eps = rng.standard_normal(w.shape)
+    np.testing.assert_allclose(np.sum(dw * eps), np.sum(_np_conv_nhwc(x, eps, 1, 1, True)[0] * dy), rtol=1e-9)
+    dx = np.empty_like(x)
+    conv.conv2d_backprop_input_nhwc(dy, w, dx, 1, 1, 1, 1, True)
+    ex = rng.standard_normal(x.shape)
+    np.testing.assert_allclose(np.sum(dx * ex), np.sum(_np_conv_nhwc(ex, w, 1, 1, True)[0] * dy), rtol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_accumulating_gemm_adds_into_row_blocks(dtype):
+    from kernels.cpu.linalg import matmul_tn_acc
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((500, 40)).astype(dtype)
+    b = rng.standard_normal((300, 50)).astype(dtype)
+    out = rng.standard_normal((40, 50)).astype(dtype)
+    want = out.astype(np.float64) + a[100:400].astype(np.float64).T @ b
+    matmul_tn_acc(a[100:400], b, out)   # a row block: unit inner stride, leading dimension 40
+    np.testing.assert_allclose(out, want, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
+    before = out.copy()
+    matmul_tn_acc(a[:0], b[:0], out)    # nothing to add
+    np.testing.assert_array_equal(out, before)

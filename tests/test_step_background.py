@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import graphengine as ge
-from kernels.cpu import background
-from kernels.cpu import step as stepmod
+from graphengine.backends.cpu import background
+from graphengine.backends.cpu import step as stepmod
 
 
 def _graph(act):

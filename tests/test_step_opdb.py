@@ -12,11 +12,11 @@ import opdb  # noqa: I001
 import opdb_special
 
 import graphengine as ge
+from graphengine.backends.cpu.step import StepExecutable
+from graphengine.backends.cpu.stepgen import generate
 from graphengine.compiler import compile_program
 from graphengine.compiler.fuse import fuse
 from graphengine.ops.registry import OPS
-from kernels.cpu.step import StepExecutable
-from kernels.cpu.stepgen import generate
 
 DB = (opdb.BINARY + opdb.UNARY + [opdb.CAST] + opdb.GRAD_HELPERS + opdb.MATMUL + opdb.REDUCE
       + opdb.ARG + opdb.MOVEMENT + [opdb.ONE_HOT] + opdb.NN + opdb.NORM_GATHER + opdb.CONV)

@@ -5,9 +5,9 @@ import re
 import numpy as np
 
 import graphengine as ge
+from graphengine.backends.cpu.stepgen import generate
 from graphengine.compiler import compile_program
 from graphengine.compiler.fuse import fuse
-from kernels.cpu.stepgen import generate
 
 
 def _mlp(scale: float, bias: float = 0.1):

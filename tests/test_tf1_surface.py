@@ -107,7 +107,7 @@ def test_get_shape_is_a_tensor_shape_that_compares_as_a_tuple():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_shape_is_a_run_time_op_and_plans_do_not_recompile_per_batch(backend):
-    from kernels.cpu.step import COMPILE_COUNT
+    from graphengine.backends.cpu.step import COMPILE_COUNT
     x = tf.placeholder(tf.float32, [None, 4])
     assert tf.shape(tf.zeros([2, 3])).op.type == "const"  # fully known: a constant
     sh = tf.shape(x)
@@ -212,7 +212,7 @@ def test_random_ops_with_shape_tensors_and_tensor_parameters(backend):
 
 def test_slicing_compiles_into_the_step_and_matches_the_reference():
     """strided_slice and its gradient have step code: one compiled step for every batch size."""
-    from kernels.cpu.step import COMPILE_COUNT
+    from graphengine.backends.cpu.step import COMPILE_COUNT
     x = tf.placeholder(tf.float64, [None, 5, 4])
     keys = [(slice(None), 1), (slice(None, None, 2), slice(1, 4)), (-1,), (Ellipsis, tf.newaxis, 0),
             (slice(None), slice(None, None, -2), slice(-3, None)), (0, 4, -1), (slice(-10, 10), slice(3, 1)),

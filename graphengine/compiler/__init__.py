@@ -10,7 +10,7 @@ from .simplify import simplify
 
 Pass = Callable[[Program], Program]
 
-# fuse and the memory plan are the CPU step backend's (kernels/cpu/step.py), after these
+# fuse and the memory plan are the CPU step backend's (graphengine/backends/cpu/step.py), after these
 PIPELINE: list[Pass] = [prune, simplify, schedule]
 
 

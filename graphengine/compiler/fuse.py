@@ -7,12 +7,18 @@ read with broadcast indexing), plus *sink* reductions (``reduce_sum``, ``reduce_
 activation + loss arithmetic + the loss's gradient + the bias-gradient column sum is one pass
 over the activation instead of one pass per op. A ``Fused`` step produces the members'
 original tensors, so consumers need no rewriting. The group runs where its last map op was.
+
+Both backends consume this one pass: the CPU step generator takes every group; the GPU backend
+asks for the groups its map kernel can run (``member``: the ops it renders, ``sinks=False``,
+``single_output=True``: one expression, written once).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..graph import Operation, Tensor
+from ..ops.facts import unbroadcast_axes
 from ..ops.registry import OPS
 from .program import Program
 
@@ -94,10 +100,7 @@ def _sink_axes(op: Operation) -> tuple | None:
         like = op.inputs[1]
         if like.shape is None:
             return None
-        lead = len(x.shape) - len(like.shape)
-        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(like.shape)
-                                          if n == 1 and x.shape[i + lead] != 1)
-        return axes or None  # no broadcasting: the gradient passes through (an alias)
+        return unbroadcast_axes(x.shape, like.shape) or None  # no broadcasting: the gradient passes through (an alias)
     axes = op.attrs["axis"]
     return tuple(range(len(x.shape))) if axes is None else tuple(axes)
 
@@ -109,23 +112,31 @@ def _traversed(op: Operation) -> tuple[Tensor, ...]:
     return op.inputs[:1] if op.type == "sum_to_like" else tuple(op.inputs)
 
 
-def fuse(p: Program) -> Program:
+def fuse(p: Program, *, member: Callable[[Operation], bool] | None = None, sinks: bool = True,
+         single_output: bool = False) -> Program:
+    """Group the program's map chains (see the module doc). A backend restricts the groups to
+    what it can run: ``member(op)``, an extra test each map op must pass; ``sinks``, whether
+    reductions accumulate inside groups; ``single_output``, whether only the root's value may be
+    needed outside its group (the others are consumed inside it alone, never fetched)."""
     ops = list(p.ops)
     pos = {op: i for i, op in enumerate(ops)}
     consumers: dict[Tensor, list[Operation]] = {}
     for op in ops:
         for t in op.inputs:
             consumers.setdefault(t, []).append(op)
-    fetched = set(p.fetches)
+    fetched = set(p.fetches) | {p.resolve(t) for t in p.fetches}
     fed = set(p.feeds)
     phase = {op: (0 if i < p.n_phase1 else 1) for i, op in enumerate(ops)}
     group_of: dict[Operation, int] = {}
     groups: list[list[Operation]] = []
     sinks_of: list[list[Operation]] = []
 
+    def is_map(op: Operation) -> bool:
+        return _is_map(op) and (member is None or member(op))
+
     def sink_ok(c: Operation, t: Tensor, root: Operation, shape: tuple) -> bool:
         """Reduction ``c`` of ``t`` can accumulate in the group emitted at ``root``."""
-        if c.type not in SINKS or c in group_of or c.inputs[0] is not t or phase[c] != phase[root]:
+        if not sinks or c.type not in SINKS or c in group_of or c.inputs[0] is not t or phase[c] != phase[root]:
             return False
         if t.shape != shape or _sink_axes(c) is None or any(u in fed for u in c.outputs):
             return False
@@ -134,7 +145,7 @@ def fuse(p: Program) -> Program:
         return all(pos[u] > pos[root] for o in c.outputs for u in consumers.get(o, []))
 
     def candidate(op: Operation, root: Operation, shape: tuple) -> bool:
-        return (op in pos and op not in group_of and _is_map(op) and op.outputs[0].shape == shape
+        return (op in pos and op not in group_of and is_map(op) and op.outputs[0].shape == shape
                 and phase[op] == phase[root] and not any(u in fed for u in op.outputs))
 
     def grow(root: Operation, optimistic: bool) -> tuple[list, list] | None:
@@ -150,6 +161,9 @@ def fuse(p: Program) -> Program:
                 prod = t.op
                 if t in fed or prod in members or not candidate(prod, root, shape):
                     continue
+                if single_output and (any(o in fetched for o in prod.outputs) or any(
+                        c not in members for o in prod.outputs for c in consumers.get(o, []))):
+                    continue  # taken, if at all, from the last of its consumers to join
                 if not optimistic:  # outside readers must run after the group, or be sinks
                     early = [c for c in consumers.get(t, []) if c not in group_of and c not in members
                              and pos[c] < pos[root] and _reads(c, t)]
@@ -163,28 +177,28 @@ def fuse(p: Program) -> Program:
                         if c not in members and pos[c] < pos[root] and candidate(c, root, shape):
                             members[c] = None
                             frontier.append(c)
-        sinks = []
+        taken = []
         for m in members:
             for c in consumers.get(m.outputs[0], []):
-                if c not in sinks and sink_ok(c, m.outputs[0], root, shape) and c not in members:
-                    sinks.append(c)
-        inside = set(members) | set(sinks)
+                if c not in taken and sink_ok(c, m.outputs[0], root, shape) and c not in members:
+                    taken.append(c)
+        inside = set(members) | set(taken)
         for m in members:
             for c in consumers.get(m.outputs[0], []):
                 if c not in inside and c not in group_of and pos[c] < pos[root] and _reads(c, m.outputs[0]):
                     return None
-        return list(members), sinks
+        return list(members), taken
 
     for root in reversed(ops):
-        if root in group_of or not _is_map(root):
+        if root in group_of or not is_map(root):
             continue
-        got = grow(root, optimistic=True) or grow(root, optimistic=False)
-        members, sinks = got
+        got = (None if single_output else grow(root, optimistic=True)) or grow(root, optimistic=False)
+        members, taken = got
         gid = len(groups)
-        for m in members + sinks:
+        for m in members + taken:
             group_of[m] = gid
         groups.append(members)
-        sinks_of.append(sinks)
+        sinks_of.append(taken)
     out: list = []
     for op in ops:
         gid = group_of.get(op)
@@ -194,15 +208,15 @@ def fuse(p: Program) -> Program:
         maps = sorted(groups[gid], key=lambda o: pos[o])
         if op is not maps[-1]:
             continue
-        sinks = sorted(sinks_of[gid], key=lambda o: pos[o])
-        if len(maps) == 1 and not sinks:
+        reds = sorted(sinks_of[gid], key=lambda o: pos[o])
+        if len(maps) == 1 and not reds:
             out.append(op)
             continue
-        members = maps + sinks
+        members = maps + reds
         inside = {t for m in members for t in m.outputs}
         ins: list[Tensor] = []
         for m in members:
-            reads = m.inputs[:1] if m.type in BROADCAST_READS or m in sinks else m.inputs
+            reads = m.inputs[:1] if m.type in BROADCAST_READS or m in reds else m.inputs
             for t in reads:
                 if t not in inside and t not in ins:
                     ins.append(t)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..graph import Operation, Tensor
+from ..ops.facts import resolve_alias
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,4 @@ class Program:
         return replace(self, ops=tuple(ops), **kw)
 
     def resolve(self, t: Tensor) -> Tensor:
-        while t in self.aliases:
-            t = self.aliases[t]
-        return t
+        return resolve_alias(t, self.aliases.get)

@@ -9,11 +9,11 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..graph import Operation, Tensor
+from ..ops.facts import resolve_alias
 from ..ops.registry import OPS
 from .program import Program
 
 FOLD_LIMIT = 1 << 16  # fold constants up to this many elements (bigger ones stay computed)
-_NO_CSE = {"placeholder", "variable", "random", "random_shaped", "random_uniform_like", "group"}
 
 
 def _attr_key(attrs: dict):
@@ -64,9 +64,7 @@ def simplify(p: Program) -> Program:
     out_ops: list[Operation] = []
 
     def res(t: Tensor) -> Tensor:  # follow chains: clone -> merged -> folded
-        while t in rep:
-            t = rep[t]
-        return t
+        return resolve_alias(t, rep.get)
 
     for op in p.ops:
         ins = [res(t) for t in op.inputs]
@@ -82,7 +80,7 @@ def simplify(p: Program) -> Program:
             rep.update(zip(op.outputs, new.outputs))
             rep_op[op] = new
             op = new
-        pure = od.kind not in ("update", "control") and not od.stateful and op.type not in _NO_CSE
+        pure = not od.no_cse
         if pure and op.outputs:
             same = _identity_of(op, fed)
             if same is not None and same is not op.outputs[0]:

@@ -78,7 +78,7 @@ def _allgather_ref(a, x):
 
 
 # host: the values go through the host (allgather's output size is known only at run time)
-defop("allgather", "movement", _allgather_infer, ref=_allgather_ref, stateful=True, meta={"host": True},
+defop("allgather", "movement", _allgather_infer, ref=_allgather_ref, stateful=True, host_only=True,
       differentiable=False, doc="every rank's tensor concatenated along axis 0, in rank order")
 
 
@@ -94,5 +94,5 @@ def _broadcast_ref(a, *xs):
 
 
 defop("broadcast", "movement", lambda s, d, a: list(zip(s, d)), ref=_broadcast_ref, stateful=True,
-      differentiable=False, meta={"host": True}, num_outputs=-1,
+      differentiable=False, host_only=True, num_outputs=-1,
       doc="rank `root`'s values of every input, on every rank")

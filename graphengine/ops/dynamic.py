@@ -107,7 +107,7 @@ def _shape_infer(s, d, a):
 
 defop("shape", "movement", lambda s, d, a: _shape_infer(s, d, a),
       ref=lambda a, x: np.array(np.shape(x), a["out_type"].np), differentiable=False,
-      meta={"host": True}, doc="The run-time shape of the input as an int vector (TF1 tf.shape).")
+      host_only=True, doc="The run-time shape of the input as an int vector (TF1 tf.shape).")
 STRING_OPS.add("shape")
 
 
@@ -146,7 +146,7 @@ def _dyn_reshape_infer(s, d, a):
 
 defop("dynamic_reshape", "movement", _dyn_reshape_infer,
       ref=lambda a, x, shape: np.reshape(x, host_ints(shape)),
-      vjp=lambda op, g: [_reshape_like(g[0], op.inputs[0]), None], meta={"host": True},
+      vjp=lambda op, g: [_reshape_like(g[0], op.inputs[0]), None], host_only=True,
       doc="Reshape to a shape given as a tensor (its value known at run time).")
 STRING_OPS.add("dynamic_reshape")
 
@@ -179,7 +179,7 @@ def _fill_infer(s, d, a):
 
 defop("dynamic_fill", "movement", _fill_infer,
       ref=lambda a, dims, value: np.full(host_ints(dims), value, dtype=np.asarray(value).dtype),
-      vjp=lambda op, g: [None, _sum_all(g[0])], meta={"host": True},
+      vjp=lambda op, g: [None, _sum_all(g[0])], host_only=True,
       doc="A tensor of run-time shape `dims` filled with the scalar `value`.")
 
 
@@ -201,7 +201,7 @@ def fill(dims: Any, value: Any, dtype: Any = None, name: str | None = None) -> T
 # ----- random tensors of run-time shape ----------------------------------------------------------
 
 defop("random_shaped", "source", lambda s, d, a: [(a["shape"], a["dtype"])], differentiable=False,
-      stateful=True, meta={"host": True},
+      stateful=True, random=True, runtime=True, host_only=True,
       doc="random (normal / truncated normal / uniform) with the shape given by a tensor.")
 
 
@@ -231,7 +231,7 @@ def _range_ref(a, start, limit, delta):
                      dtype=a["dtype"].np)
 
 
-defop("range", "movement", _range_infer, ref=_range_ref, differentiable=False, meta={"host": True},
+defop("range", "movement", _range_infer, ref=_range_ref, differentiable=False, host_only=True,
       doc="start, start + delta, ... below limit (TF1 tf.range), limits known at run time.")
 
 

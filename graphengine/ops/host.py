@@ -26,7 +26,7 @@ def where_indices_ref(a: dict, x: np.ndarray) -> np.ndarray:
 
 
 defop("where_indices", "movement", _where_indices_infer, ref=where_indices_ref, differentiable=False,
-      meta={"host": True},
+      host_only=True,
       doc="Coordinates of the true (nonzero) entries: shape (n, rank), int64, n known at run time.")
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..errors import DTypeError, ShapeError
 from ..graph import Tensor
+from .facts import unbroadcast_axes
 from .registry import apply1, defop, norm_axes, reduced_shape
 from .source import as_tensor
 
@@ -177,10 +178,7 @@ def sum_to_shape(g: np.ndarray, shape: tuple) -> np.ndarray:
     """Reverse NumPy broadcasting: sum ``g`` down to ``shape``."""
     if g.shape == tuple(shape):
         return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
-                                      if n == 1 and g.shape[i + lead] != 1)
-    return np.sum(g, axis=axes, keepdims=True).reshape(shape)
+    return np.sum(g, axis=unbroadcast_axes(g.shape, shape), keepdims=True).reshape(shape)
 
 
 defop("sum_to_like", "reduce", lambda s, d, a: [(s[1], d[0])],

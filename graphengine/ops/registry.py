@@ -20,6 +20,8 @@ from ..graph import Operation, Tensor, get_default_graph, shape_str, user_site
 #   host - runs on the host after the rest of the step, producing Python values (summaries)
 KINDS = ("elementwise", "reduce", "movement", "matmul", "nn", "source", "update", "control", "host")
 
+HEAVY_KINDS = ("matmul", "reduce", "nn")  # compute kernels a compiled step pays off for
+
 InferFn = Callable[..., Any]
 
 
@@ -33,7 +35,18 @@ class OpDef:
     template: str | None = None        # elementwise: scalar expr over {0},{1},... and {attr}
     num_outputs: int = 1
     differentiable: bool = True        # False: gradient is None through it (argmax, equal, ...)
-    stateful: bool = False             # random ops: not CSE-able, not constant-foldable
+    # flags: what compilers and backends ask about an op (never a list of names elsewhere)
+    stateful: bool = False             # a run's effect is not a function of the inputs (random
+    #                                    draws, updates, collectives, summaries): never merged or folded
+    random: bool = False               # draws from its own random stream (implies stateful)
+    runtime: bool = False              # the runtime computes it (feeds, constants, variables,
+    #                                    random streams, grouping): no kernel on any backend
+    arg_source: bool = False           # the compiled CPU step receives its value as an argument
+    host_only: bool = False            # runs on the host (shape known only at run time, Python
+    #                                    values): never inside a captured CUDA graph
+    no_cse: bool = False               # never merged by CSE (defop: stateful, update, control)
+    heavy: bool = False                # worth compiling a whole CPU step for (defop: kinds in
+    #                                    HEAVY_KINDS; the fused optimizer updates)
     doc: str = ""
     meta: dict = field(default_factory=dict)
 
@@ -46,6 +59,8 @@ def defop(name: str, kind: str, infer: InferFn, **kw: Any) -> OpDef:
         raise ValueError(f"op {name!r} registered twice")
     if kind not in KINDS:
         raise ValueError(f"unknown op kind {kind!r}")
+    kw.setdefault("no_cse", kw.get("stateful", False) or kind in ("update", "control"))
+    kw.setdefault("heavy", kind in HEAVY_KINDS)
     od = OpDef(name=name, kind=kind, infer=infer, **kw)
     OPS[name] = od
     return od
@@ -161,9 +176,3 @@ def reduced_shape(shape: tuple | None, axes: tuple | None, keepdims: bool) -> tu
         return tuple(1 if i in axes else d for i, d in enumerate(shape))
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
-
-def around_axis(shape: tuple, axis: int) -> tuple[int, int, int]:
-    """``(prod(shape[:axis]), shape[axis], prod(shape[axis + 1:]))``: the (A, N, B) view that
-    kernels working along one axis (batch norm's channels, gather's indexed axis) use."""
-    return (int(np.prod(shape[:axis], dtype=np.int64)), int(shape[axis]),
-            int(np.prod(shape[axis + 1:], dtype=np.int64)))

@@ -21,7 +21,7 @@ def _static(shape: Any) -> tuple:
 
 # const: the value lives in attrs (a read-only ndarray)
 defop("const", "source", lambda s, d, a: [(a["value"].shape, _dt.as_dtype(a["value"].dtype))],
-      ref=lambda a: a["value"], differentiable=False)
+      ref=lambda a: a["value"], differentiable=False, runtime=True, arg_source=True)
 
 
 def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Const") -> Tensor:
@@ -73,7 +73,8 @@ def _placeholder_infer(s, d, a):
     return [(a["shape"], a["dtype"])]
 
 
-defop("placeholder", "source", _placeholder_infer, differentiable=False)
+defop("placeholder", "source", _placeholder_infer, differentiable=False, runtime=True, arg_source=True,
+      no_cse=True)
 
 
 def placeholder(dtype: Any, shape: Any = None, name: str | None = None) -> Tensor:
@@ -169,7 +170,8 @@ def sample(attrs: dict, rng: np.random.Generator, shape: tuple) -> np.ndarray:
     return _SAMPLERS[attrs["dist"]](rng, attrs, shape).astype(dt)
 
 
-defop("random", "source", _rng_infer, ref=None, differentiable=False, stateful=True)
+defop("random", "source", _rng_infer, ref=None, differentiable=False, stateful=True, random=True,
+      runtime=True, arg_source=True)
 
 
 def _shape_tensor(shape: Any) -> bool:
@@ -221,7 +223,8 @@ def random_uniform(shape: Any, minval: float = 0.0, maxval: float | None = None,
 
 
 defop("random_uniform_like", "source",
-      lambda s, d, a: [(s[0], a["dtype"])], differentiable=False, stateful=True)
+      lambda s, d, a: [(s[0], a["dtype"])], differentiable=False, stateful=True, random=True, runtime=True,
+      arg_source=True)
 
 
 def random_uniform_like(x: Tensor, seed: int | None = None, name: str = "random_uniform_like") -> Tensor:

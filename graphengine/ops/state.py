@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DTypeError, ShapeError
+from .facts import adam_step_size
 from .registry import defop, same_dtype
 
 defop("variable", "source", lambda s, d, a: [(a["shape"], a["dtype"])], differentiable=True,
-      vjp=lambda op, g: [])
+      vjp=lambda op, g: [], runtime=True, arg_source=True, no_cse=True)
 
 
 def _assign_infer(s, d, a):
@@ -30,9 +31,9 @@ def _assign_infer(s, d, a):
 
 
 defop("assign", "update", _assign_infer, ref=lambda a, value: (np.array(value),),
-      differentiable=False)
+      differentiable=False, stateful=True)
 defop("assign_add", "update", _assign_infer, ref=lambda a, var, delta: (var + delta,),
-      differentiable=False)
+      differentiable=False, stateful=True)
 
 
 def _no_outputs(s, d, a):
@@ -71,7 +72,7 @@ def _centered_rmsprop_ref(a, var, ms, mg, mom, lr, grad):
 
 def _adam_ref(a, var, m, v, lr, t, grad):
     b1, b2 = a["beta1"], a["beta2"]
-    lr_t = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    lr_t = adam_step_size(lr, t, b1, b2)
     m = b1 * m + (1 - b1) * grad
     v = b2 * v + (1 - b2) * grad * grad
     return var - lr_t * m / (np.sqrt(v) + a["epsilon"]), m, v
@@ -102,7 +103,7 @@ def _infer_update(names):
 
 
 for _name, (_inputs, _ref) in UPDATES.items():
-    defop(_name, "update", _infer_update(_inputs), ref=_ref, differentiable=False,
-          meta={"inputs": _inputs})
+    defop(_name, "update", _infer_update(_inputs), ref=_ref, differentiable=False, stateful=True,
+          heavy=True, meta={"inputs": _inputs})  # heavy: a fused optimizer update
 
-defop("group", "control", lambda s, d, a: [], differentiable=False)
+defop("group", "control", lambda s, d, a: [], differentiable=False, runtime=True)

@@ -41,7 +41,7 @@ def _as_bytes(v: Any) -> bytes:
 
 
 defop("string_join", "movement", _join_infer, ref=_join_ref, differentiable=False,
-      meta={"host": True}, doc="Elementwise concatenation of string tensors with a separator.")
+      host_only=True, doc="Elementwise concatenation of string tensors with a separator.")
 STRING_OPS.add("string_join")
 
 
@@ -91,7 +91,7 @@ def _as_string_ref(a: dict, x: np.ndarray) -> np.ndarray:
 
 
 defop("as_string", "movement", _as_string_infer, ref=_as_string_ref, differentiable=False,
-      meta={"host": True}, doc="Numbers formatted as strings (TF1 as_string).")
+      host_only=True, doc="Numbers formatted as strings (TF1 as_string).")
 
 
 def as_string(input: Any, precision: int = -1, scientific: bool = False, shortest: bool = False,  # noqa: A002

@@ -201,7 +201,7 @@ def _merge_ref(a, *parts):
 
 
 _HOST = dict(differentiable=False, stateful=True,  # stateful: never constant-folded into a buffer
-             meta={"host": True})  # never inside a captured CUDA graph
+             host_only=True)  # never inside a captured CUDA graph
 defop("summary_scalar", "host", _scalar_infer, ref=_scalar_ref, **_HOST)
 defop("summary_histogram", "host", _any_infer, ref=_histogram_ref, **_HOST)
 defop("summary_image", "host", _image_infer, ref=_image_ref, **_HOST)

@@ -53,11 +53,11 @@ def _make_backend(device: str, jit: str | None) -> Backend:
         from .threads import quiet_blas_import
         quiet_blas_import()  # before Numba binds np.dot to SciPy's BLAS
     if dev == "cuda":
-        from kernels.cuda.backend import CudaBackend  # raises a clear error without a GPU
+        from graphengine.backends.cuda.backend import CudaBackend  # raises a clear error without a GPU
         return CudaBackend(jit=jit)
     if jit in (None, "step"):
         try:
-            from kernels.cpu.step import StepBackend
+            from graphengine.backends.cpu.step import StepBackend
         except ImportError:
             if jit == "step":
                 raise

@@ -62,79 +62,109 @@ def rethrow(op: Operation, e: Exception) -> None:
 
 
 class OpExecutor:
-    """Interprets a Program with one kernel per op (``jit="op"``)."""
+    """The op-by-op executor loop, written once: ``jit="op"`` on the CPU, the reference backend
+    and (through the hooks below) the GPU backend run a Program with one kernel call per op.
+
+    Update safety: a whole step that fails leaves the variables as they were. When every op
+    from the first update on only applies updates whose inputs exist before the first one runs,
+    the updates' shapes are checked before any of them runs; otherwise each update's targets
+    are snapshotted before it overwrites them and put back when a later op fails.
+
+    Array layers other than NumPy subclass it and override the hooks: ``source`` (the ops the
+    runtime computes, ``OpDef.runtime``), ``snapshot``/``restore`` (copy a variable's array,
+    put it back) and ``host`` (an array as NumPy, for ``debug_numerics``). ``steps`` holds
+    ``(op, kernel or None, is an update, the inputs the kernel reads)``; a kernel that reads
+    other inputs than its op's (a fused one) is not shape-checked.
+    """
 
     def __init__(self, program, get_kernel: Callable[[str], Callable], debug_numerics: bool = False,
                  check_shapes: bool = True) -> None:
         self.program = program
         self.debug_numerics = debug_numerics
         self.check_shapes = check_shapes
-        self.steps: list[tuple[Operation, Callable | None]] = []
-        for op in program.ops:
-            kern = None
-            if op.type not in ("const", "variable", "random", "random_shaped", "random_uniform_like", "group",
-                               "placeholder"):
-                kern = get_kernel(op.type)
-            self.steps.append((op, kern))
-        self._pure_late = self._late_plan()
+        self.steps: list[tuple[Operation, Callable | None, bool, tuple]] = [
+            (op, None if OPS[op.type].runtime else get_kernel(op.type), OPS[op.type].kind == "update",
+             op.inputs) for op in program.ops]
+        self._plan_late()
 
-    def _late_plan(self) -> bool:
-        """True when the ops after the first update only apply updates whose inputs exist
-        before any update runs: then checking their shapes up front is enough to keep a
-        failed run from writing anything. Otherwise the run snapshots what it overwrites."""
-        late = self.steps[self.program.n_phase1:]
-        made = {t for op, _ in late for t in op.outputs}
-        return all(OPS[op.type].kind in ("update", "control") and not any(t in made for t in op.inputs)
-                   for op, _ in late)
+    def _plan_late(self) -> None:
+        """Where the updates start in ``steps`` (``_late``), and whether the ops from there on
+        only apply updates whose inputs exist before any update runs (``_pure_late``): then
+        checking their shapes up front is enough to keep a failed run from writing anything.
+        Otherwise the run snapshots what it overwrites."""
+        late_ops = set(self.program.ops[self.program.n_phase1:])
+        self._late = next((i for i, st in enumerate(self.steps) if st[0] in late_ops), len(self.steps))
+        late = self.steps[self._late:]
+        made = {t for st in late for t in st[0].outputs}
+        self._pure_late = all(OPS[st[0].type].kind in ("update", "control")
+                              and not any(t in made for t in st[3]) for st in late)
 
-    def run(self, feeds: dict[Tensor, np.ndarray], state: State) -> dict[Tensor, Any]:
-        saved: dict[Operation, np.ndarray] = {}
+    # -- the array layer's hooks (NumPy here) ----------------------------------------------
+    def source(self, op: Operation, ins: list, state: Any) -> tuple:
+        return run_source(op, ins, state)
+
+    def snapshot(self, a: Any) -> Any:
+        return a.copy()
+
+    def restore(self, state: Any, var: Operation, old: Any) -> None:
+        cur = state.vars.get(var)
+        if cur is not None and cur.shape == old.shape:
+            cur[...] = old
+        else:
+            state.vars[var] = old
+            state.version += 1
+
+    def host(self, v: Any) -> Any:
+        return v
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, feeds: dict[Tensor, Any], state: State) -> dict[Tensor, Any]:
+        return self.run_steps(dict(feeds), state)
+
+    def run_steps(self, vals: dict, state: Any, steps: list | None = None) -> dict:
+        """Run ``steps`` (default: the whole step, with update safety; a part of it, such as a
+        segment the GPU backend captures, runs without)."""
+        if steps is not None:
+            return self._run_steps(vals, state, steps, None)
+        saved: dict = {}
         try:
-            return self._run(dict(feeds), state, saved)
+            return self._run_steps(vals, state, self.steps, saved)
         except Exception:
             for var, old in saved.items():  # a failed run leaves the variables as they were
-                cur = state.vars.get(var)
-                if cur is not None and cur.shape == old.shape:
-                    cur[...] = old
-                else:
-                    state.vars[var] = old
-                    state.version += 1
+                self.restore(state, var, old)
             raise
 
-    def _run(self, vals: dict, state: State, saved: dict) -> dict[Tensor, Any]:
-        n1 = self.program.n_phase1
-        snapshot = False
-        for k, (op, kern) in enumerate(self.steps):
-            if k == n1:  # updates start here: make sure a failure cannot leave half of them done
-                snapshot = not self._pure_late
-                if not snapshot and self.check_shapes:
-                    for late, _ in self.steps[k:]:
-                        if OPS[late.type].kind == "update":
-                            try:
-                                self._check(late, [vals[t] for t in late.inputs])
-                            except Exception as e:  # noqa: BLE001
-                                rethrow(late, e)
+    def _run_steps(self, vals: dict, state: Any, steps: list, saved: dict | None) -> dict:
+        for k, (op, kern, update, inputs) in enumerate(steps):
+            if saved is not None and k == self._late and self._pure_late and self.check_shapes:
+                # updates start here: make sure a failure cannot leave half of them done
+                for late_op, _, late_update, late_inputs in steps[k:]:
+                    if late_update and late_inputs is late_op.inputs:
+                        try:
+                            self._check(late_op, [vals[t] for t in late_inputs])
+                        except Exception as e:  # noqa: BLE001
+                            rethrow(late_op, e)
             if op.outputs and all(t in vals for t in op.outputs):
                 continue  # fed
-            ins = [vals[t] for t in op.inputs]
-            if snapshot and OPS[op.type].kind == "update":
+            ins = [vals[t] for t in inputs]
+            if saved is not None and update and not self._pure_late:
                 for var in op.attrs["targets"]:
                     if var not in saved and var in state.vars:
-                        saved[var] = state.vars[var].copy()
+                        saved[var] = self.snapshot(state.vars[var])
             try:
                 if kern is None:
-                    outs = run_source(op, ins, state)
+                    outs = self.source(op, ins, state)
                 else:
-                    if self.check_shapes:
+                    if self.check_shapes and inputs is op.inputs:
                         self._check(op, ins)
                     outs = kern(op.attrs, *ins)
                     if not isinstance(outs, tuple):
                         outs = (outs,)
-                if self.debug_numerics:
-                    check_numerics(op, ins, outs)
+                if self.debug_numerics:  # on a device: a host sync per op (debug only)
+                    check_numerics(op, [self.host(v) for v in ins], tuple(self.host(o) for o in outs))
             except Exception as e:  # noqa: BLE001 - re-raised with the op's name and line
                 rethrow(op, e)
-            if OPS[op.type].kind == "update":
+            if update:
                 targets = op.attrs["targets"]
                 for var, new in zip(targets, outs):
                     state.write(var, new)

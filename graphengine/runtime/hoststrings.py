@@ -44,7 +44,7 @@ class StringsOnHost:
         why = (f"the plan holds a string tensor ({t.name}, built at {t.op.site or '?'}): strings "
                "run on the host, op by op")
         if kind == "CudaBackend":  # one launch per op (no CUDA-graph capture)
-            from kernels.cuda.backend import CudaExecutable
+            from graphengine.backends.cuda.backend import CudaExecutable
             exe = CudaExecutable(program, self.inner._get, self.inner.arrays, debug_numerics)
         else:
             from kernels.registry import get_kernel

@@ -14,8 +14,9 @@ import math
 import numba
 import numpy as np
 
-from graphengine.ops.registry import around_axis
+from graphengine.ops.facts import around_axis, view3
 
+from ..codegen import size_src
 from ..registry import register_kernel, register_step_emitter
 
 _NJ = dict(cache=True, nogil=True, error_model="numpy")
@@ -165,10 +166,8 @@ def batch_norm_grad_cpu(attrs, dy, x, scale, mean, var, g_mean, g_var):
 
 def view3_src(gen, t, axis: int) -> str:
     """Source of tensor ``t`` viewed as (A, N, B) around ``axis`` in the generated step."""
-    d = gen.dims(t) if t.shape != () else []
-    a = " * ".join(d[:axis]) or "1"
-    b = " * ".join(d[axis + 1:]) or "1"
-    return f"{gen.v(t)}.reshape(({a}, {d[axis]}, {b}))"
+    a, n, b = view3(gen.dims(t) if t.shape != () else [], (axis,), size_src)
+    return f"{gen.v(t)}.reshape(({a}, {n}, {b}))"
 
 
 _IMPORT = "from kernels.cpu.batchnorm import bn_forward, bn_backward"

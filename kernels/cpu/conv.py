@@ -23,13 +23,17 @@ import numpy as np
 from graphengine.ops.conv import window
 
 from ..registry import register_kernel, register_step_emitter
-from .linalg import matmul_nn, matmul_nt, matmul_tn
+from .linalg import matmul_nn, matmul_nt, matmul_tn, matmul_tn_acc
 
 _NJ = dict(cache=True, nogil=True, error_model="numpy")
-# im2col elements per chunk: 128 Ki floats (512 KiB in float32) keep a chunk in L2 while the
-# GEMM reads it. Timed on LeNet's two convolutions at B=128 (forward and both gradients, chunks
-# of 16 Ki to 1 Gi elements): 128 Ki was fastest, and the whole matrix up to 1.6x slower.
-CHUNK = 1 << 17
+# im2col elements per chunk. Timed on LeNet's two convolutions at B=128, forward and both
+# gradients, 1 thread, quiet machine (AMD EPYC, 512 KiB L2): 2^16 165.6 ms, 2^17 142.7,
+# 2^18 134.8, 2^19 130.2, 2^20 133.9, 2^21 200.9 (the whole matrix is slower still). Bigger blocks
+# give OpenBLAS taller panels (conv2's 163-row blocks at 2^17 ran its GEMM at 59 GFLOP/s, 652-row
+# blocks at 71); past 2^20 the block no longer stays in cache between im2col and the GEMM.
+CHUNK = 1 << 19
+# window rows at most this long are gathered by columns (im2col_narrow)
+NARROW = 8
 
 
 @numba.njit(**_NJ)
@@ -92,6 +96,12 @@ def im2col(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw):
         ow = q - oh * OW
         h_lo, i0, i1 = _taps(oh, sh, ph, dh, KH, H)
         w_lo, j0, j1 = _taps(ow, sw, pw, dw, KW, W)
+        if dw == 1 and i0 == 0 and i1 == KH and j0 == 0 and j1 == KW:   # interior: KH plain copies
+            src = ((n * H + h_lo) * W + w_lo) * C
+            row = (r - r0) * K
+            for i in range(KH):
+                _copy(cf, row + i * KW * C, xf, src + i * dh * W * C, KW * C)
+            continue
         for i in range(KH):
             row = (r - r0) * K + i * KW * C
             if i < i0 or i >= i1:
@@ -105,6 +115,54 @@ def im2col(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw):
                 for j in range(j0, j1):
                     _copy(cf, row + j * C, xf, src + (j - j0) * dw * C, C)
             _fill(cf, row + j1 * C, (KW - j1) * C, 0)
+
+
+@numba.njit(**_NJ)
+def im2col_narrow(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw):
+    """im2col by columns, for windows whose rows are short (KW * C <= NARROW, e.g. a first layer
+    on one-channel images): per output row and tap, one strided column of single-element stores.
+    The row-wise copy would make a vectorized copy loop of 5 elements per tap row, all set-up."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    K = KH * KW * C
+    xf = x.reshape(-1)
+    cf = col.reshape(-1)
+    r = r0
+    while r < r1:
+        n = r // (OH * OW)
+        q = r - n * OH * OW
+        oh = q // OW
+        ow_a = q - oh * OW
+        ow_b = min(OW, ow_a + (r1 - r))
+        base = (r - r0 - ow_a) * K     # col offset of output column 0 of this output row
+        h_lo, i0, i1 = _taps(oh, sh, ph, dh, KH, H)
+        for i in range(KH):
+            for j in range(KW):
+                lo = j * dw - pw           # x column of output column 0's tap j
+                v0 = 0 if lo >= 0 else (-lo + sw - 1) // sw
+                v1 = 0 if W - lo <= 0 else min(OW, (W - lo + sw - 1) // sw)
+                if i < i0 or i >= i1:
+                    v1 = v0
+                a, b = max(ow_a, v0), min(ow_b, v1)
+                for c in range(C):   # unsigned offsets: no negative-index wrap-around per store
+                    d = _U(base + (i * KW + j) * C + c)
+                    for ow in range(_U(ow_a), _U(min(a, ow_b))):
+                        cf[d + ow * _U(K)] = 0
+                    if b > a:
+                        src = _U(((n * H + h_lo + i * dh) * W + lo + a * sw) * C + c)   # x at ow = a
+                        dst = d + _U(a * K)
+                        for t in range(_U(b - a)):
+                            cf[dst + t * _U(K)] = xf[src + t * _U(sw * C)]
+                    for ow in range(_U(max(b, ow_a)), _U(ow_b)):
+                        cf[d + ow * _U(K)] = 0
+        r += ow_b - ow_a
+
+
+@numba.njit(**_NJ)
+def _im2col(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw):
+    if KW * x.shape[3] <= NARROW:
+        im2col_narrow(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw)
+    else:
+        im2col(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw)
 
 
 @numba.njit(**_NJ)
@@ -161,7 +219,7 @@ def conv2d_nhwc(x, w, out, sh, sw, dh, dw, same):
     col = np.empty((min(step, rows), K), x.dtype)
     for r0 in range(0, rows, step):
         r1 = min(rows, r0 + step)
-        im2col(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw)
+        _im2col(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw)
         matmul_nn(col[:r1 - r0], w2, o2[r0:r1])
 
 
@@ -182,17 +240,13 @@ def conv2d_backprop_filter_nhwc(x, dy, dw_out, sh, sw, dh, dw, same):
         return
     step = max(1, CHUNK // K)
     col = np.empty((min(step, rows), K), x.dtype)
-    part = np.empty((K, O), x.dtype)
     for r0 in range(0, rows, step):
         r1 = min(rows, r0 + step)
-        im2col(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw)
+        _im2col(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw)
         if r0 == 0:
             matmul_tn(col[:r1 - r0], dy2[r0:r1], g2)
-        else:
-            matmul_tn(col[:r1 - r0], dy2[r0:r1], part)
-            for k in range(K):
-                for o in range(O):
-                    g2[k, o] += part[k, o]
+        else:   # accumulate in the GEMM (beta = 1): no temporary, no pass of adds
+            matmul_tn_acc(col[:r1 - r0], dy2[r0:r1], g2)
 
 
 @numba.njit(**_NJ)

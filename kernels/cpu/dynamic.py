@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from graphengine.ops.registry import OPS
 
-from ..registry import register_kernel, register_step_emitter
+from ..registry import Unsupported, register_kernel, register_step_emitter
 from . import slicing  # noqa: F401  (strided_slice: kernels and step code)
-from .stepgen import Unsupported
 
 # op -> why the compiled step declines it
 WHY = {

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from graphengine.ops.facts import around_axis, view3
 from graphengine.ops.gather import check_indices
-from graphengine.ops.registry import around_axis
 
+from ..codegen import size_src
 from ..registry import register_kernel, register_step_emitter
 from .batchnorm import view3_src
 
@@ -83,9 +84,9 @@ def gather_grad_cpu(attrs, g, indices, params):
 
 def _as_gathered(gen, t, params, idx, axis: int) -> str:
     """Source of ``t`` (a gather result's shape) viewed as (A, number of indices, B)."""
-    d = gen.dims(params)
-    n = " * ".join(gen.dims(idx)) if idx.shape != () else "1"
-    return f"{gen.v(t)}.reshape(({' * '.join(d[:axis]) or '1'}, {n}, {' * '.join(d[axis + 1:]) or '1'}))"
+    a, _, b = view3(gen.dims(params), (axis,), size_src)
+    n = size_src(gen.dims(idx)) if idx.shape != () else "1"
+    return f"{gen.v(t)}.reshape(({a}, {n}, {b}))"
 
 
 _IMPORT = "from kernels.cpu.gather import gather3, scatter_add3"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from graphengine.ops.host import where_indices_ref
 
-from ..registry import register_kernel, register_step_emitter
-from .stepgen import Unsupported
+from ..registry import Unsupported, register_kernel, register_step_emitter
 
 register_kernel("where_indices", "cpu")(where_indices_ref)
 

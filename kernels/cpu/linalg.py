@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba import types
 
 from ..registry import register_kernel, register_step_emitter
 
@@ -55,6 +56,31 @@ def matmul_tt(a, b, out):
         small_mm(a.T, b.T, out)
     else:
         np.dot(a.T, b.T, out)
+
+
+# C = alpha op(A) op(B) + beta C through the BLAS gemm Numba itself calls for np.dot, declared by
+# its symbol (numba_xxgemm, column-major, Fortran conventions) so functions that call it stay in
+# Numba's disk cache. np.dot has no beta: an accumulating GEMM (a convolution's filter gradient
+# summed over blocks of rows) would need a temporary and a pass of adds per block.
+_XXGEMM = types.ExternalFunction("numba_xxgemm", types.intc(
+    types.char, types.char, types.char, types.intp, types.intp, types.intp, types.voidptr, types.voidptr,
+    types.intp, types.voidptr, types.intp, types.voidptr, types.voidptr, types.intp))
+_N, _T = ord("N"), ord("T")
+
+
+@numba.njit(**_NJ)
+def matmul_tn_acc(a, b, out):
+    """out += a.T @ b for float32/float64 a (k, m), b (k, n), out (m, n), each with unit inner
+    stride (row blocks of C-contiguous arrays qualify)."""
+    k, m = a.shape
+    n = b.shape[1]
+    if k == 0 or m == 0 or n == 0:
+        return
+    one = np.ones(2, out.dtype)   # alpha = beta = 1
+    # row-major out (m, n) is column-major out^T (n, m) = b^T (n, k) @ a (k, m)
+    _XXGEMM(115 if out.itemsize == 4 else 100, _N, _T, n, m, k, one[:1].ctypes, b.ctypes,
+            b.strides[0] // b.itemsize, a.ctypes, a.strides[0] // a.itemsize, one[1:].ctypes, out.ctypes,
+            out.strides[0] // out.itemsize)
 
 
 MATMUL = {(False, False): matmul_nn, (True, False): matmul_tn,
@@ -141,7 +167,7 @@ def batch_matmul_cpu(attrs, a, b):
 
 @register_step_emitter("batch_matmul", imports=["from kernels.cpu.linalg import batch_matmul"])
 def emit_batch_matmul(gen, op) -> None:
-    from .stepgen import Unsupported
+    from ..registry import Unsupported
     a, b = op.inputs
     out = op.outputs[0]
     if not out.dtype.is_floating:

@@ -14,6 +14,7 @@ import numpy as np
 from numba import types
 
 from graphengine.ops.collective import fusion_offsets
+from graphengine.ops.facts import alias_chain
 from graphengine.ops.registry import OPS
 
 from ..registry import register_kernel, register_step_emitter
@@ -70,12 +71,10 @@ for _op in ("allgather", "broadcast"):
 def _fetched(gen, t) -> bool:
     """Whether ``t`` is fetched, itself or through a reshaping/identity view of it."""
     from .stepgen import ALIAS_OPS
-    for f in gen.p.fetches:
-        while f is not t and f.op.type in ALIAS_OPS and f.op.inputs:
-            f = f.op.inputs[0]
-        if f is t:
-            return True
-    return False
+
+    def source(f):
+        return f.op.inputs[0] if f.op.type in ALIAS_OPS and f.op.inputs else None
+    return any(u is t for f in gen.p.fetches for u in alias_chain(f, source))
 
 
 @register_step_emitter("allreduce_fused", imports=[
@@ -107,7 +106,7 @@ def emit_allreduce_fused(gen, op) -> None:
 
 
 def _runs_op_by_op(gen, op) -> None:
-    from .stepgen import Unsupported
+    from ..registry import Unsupported
     raise Unsupported(f"{op.type}: the output size depends on other ranks (or it runs once at "
                       "start-up): this plan runs op by op")
 

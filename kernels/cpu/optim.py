@@ -6,6 +6,8 @@ import math
 import numba
 import numpy as np
 
+from graphengine.ops.facts import adam_step_size
+
 from ..registry import register_kernel, register_step_emitter
 
 _NJ = dict(cache=True, nogil=True, error_model="numpy")
@@ -94,10 +96,6 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 def _grad(g: np.ndarray, like: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(g, like.shape)).reshape(-1)
-
-
-def adam_step_size(lr: float, t: float, b1: float, b2: float) -> float:
-    return lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
 
 
 @register_kernel("apply_gradient_descent", "cpu")

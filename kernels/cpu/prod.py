@@ -4,8 +4,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from graphengine.ops.facts import view3
 from graphengine.ops.registry import reduced_shape
 
+from ..codegen import size_src
 from ..registry import register_kernel, register_step_emitter
 from .reduce import _view3
 
@@ -39,10 +41,9 @@ def emit_reduce_prod(gen, op) -> None:
     axes = tuple(range(rank)) if op.attrs["axis"] is None else tuple(op.attrs["axis"])
     gen.alloc(out)
     d = gen.dims(x) if rank else []
-    if not axes or max(axes) - min(axes) + 1 == len(axes):
-        lo, hi = (min(axes), max(axes)) if axes else (rank, rank - 1)
-        prod = lambda ds: " * ".join(ds) or "1"  # noqa: E731
-        a, r, b = prod(d[:lo]), prod(d[lo:hi + 1]), prod(d[hi + 1:])
+    three = view3(d, axes, size_src)
+    if three is not None:
+        a, r, b = three
         gen.emit(f"prod3({gen.v(x)}.reshape(({a}, {r}, {b})), {gen.v(out)}.reshape(({a}, {b})))")
         return
     # split axes: one loop nest over x into a keepdims view of the output

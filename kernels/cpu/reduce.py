@@ -4,6 +4,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from graphengine.ops.facts import unbroadcast_axes, view3
 from graphengine.ops.reduce import reduce_identity
 
 from ..registry import register_kernel
@@ -80,25 +81,14 @@ def expand3(g, out, scale):  # g: (a, b) -> out: (a, r, b), times scale
                 out[i, j, k] = g[i, k] * scale
 
 
-def canon(shape: tuple, axes: tuple) -> tuple[int, int, int] | None:
-    """(outer, reduced, inner) sizes when ``axes`` is one contiguous run, else None."""
-    if not axes:
-        return (int(np.prod(shape)), 1, 1)
-    lo, hi = min(axes), max(axes)
-    if hi - lo + 1 != len(axes):
-        return None
-    prod = lambda s: int(np.prod(s)) if len(s) else 1
-    return prod(shape[:lo]), prod(shape[lo:hi + 1]), prod(shape[hi + 1:])
-
-
 def _view3(x: np.ndarray, axes: tuple) -> tuple[np.ndarray, tuple]:
     """A contiguous (a, r, b) view of x for reducing ``axes`` (transposing if they are split)."""
-    c = canon(x.shape, axes)
+    c = view3(x.shape, axes)
     if c is None:
         rest = tuple(i for i in range(x.ndim) if i not in axes)
         x = np.ascontiguousarray(np.transpose(x, rest + axes))
         axes = tuple(range(len(rest), x.ndim))
-        c = canon(x.shape, axes)
+        c = view3(x.shape, axes)
     return np.ascontiguousarray(x).reshape(c), c
 
 
@@ -148,7 +138,7 @@ register_kernel("argmin", "cpu")(_arg(-1))
 @register_kernel("expand_like", "cpu")
 def expand_like_cpu(attrs, g, x):
     axes = _axes(attrs, x)
-    c = canon(x.shape, axes)
+    c = view3(x.shape, axes)
     if c is None:  # split axes (rare): NumPy's broadcasting copy
         keep = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
         out = np.empty(x.shape, g.dtype)
@@ -166,9 +156,7 @@ def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
     """Reverse broadcasting with the sum kernel, one contiguous run of axes at a time."""
     if g.shape == tuple(shape):
         return g
-    lead = g.ndim - len(shape)
-    axes = [i for i in range(lead)] + [i + lead for i, n in enumerate(shape)
-                                       if n == 1 and g.shape[i + lead] != 1]
+    axes = unbroadcast_axes(g.shape, shape)
     runs: list[list[int]] = []
     for ax in axes:
         if runs and runs[-1][-1] == ax - 1:

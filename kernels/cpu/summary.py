@@ -9,6 +9,5 @@ from graphengine.ops.registry import OPS
 
 from ..registry import register_kernel
 
-HOST_OPS = [name for name, od in OPS.items() if od.kind == "host"]
-for _name in HOST_OPS:
+for _name in [name for name, od in OPS.items() if od.kind == "host"]:
     register_kernel(_name, "cpu")(OPS[_name].ref)

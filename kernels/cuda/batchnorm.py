@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
-from graphengine.ops.registry import around_axis
+from graphengine.ops.facts import around_axis
 from kernels.registry import register_kernel
 
 from . import device

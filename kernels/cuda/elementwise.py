@@ -132,18 +132,20 @@ def elementwise_cuda(op_type: str, attrs: dict, *xs: Any) -> Any:
     return launch_map(op_expr(op_type, attrs), out, list(xs))
 
 
-def fused_kernel(producer: Any, activation: Any) -> Any:
-    """Kernel computing ``activation(producer(*producer_inputs))`` in one launch (the two ops'
-    templates rendered into one expression)."""
-    nin = ELEMENTWISE[producer.type][0]
-    inner = render(producer.type, [f"x{j}" for j in range(nin)], producer.attrs)
-    expr = render(activation.type, [inner], activation.attrs)
-    dtype = activation.outputs[0].dtype.np
+def fused_kernel(members: tuple, inputs: tuple) -> Any:
+    """Kernel computing the last of ``members`` (elementwise ops in evaluation order, reading
+    ``inputs`` and earlier members) in one launch: their templates rendered into one expression,
+    the intermediates never written. Called with the values of ``inputs``."""
+    names = {t: f"x{j}" for j, t in enumerate(inputs)}
+    for m in members:
+        names[m.outputs[0]] = render(m.type, [names[t] for t in m.inputs], m.attrs)
+    expr = names[members[-1].outputs[0]]
+    dtype = members[-1].outputs[0].dtype.np
 
     def kern(attrs: dict, *xs: Any) -> Any:
         shape = tuple(np.broadcast_shapes(*[tuple(x.shape) for x in xs]))
         return launch_map(expr, device.current().empty(shape, dtype), list(xs))
-    kern.__name__ = f"{producer.type}_{activation.type}_cuda"
+    kern.__name__ = "_".join(m.type for m in members) + "_cuda"
     return kern
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
-from graphengine.ops.registry import OPS, around_axis
+from graphengine.ops.facts import around_axis
+from graphengine.ops.registry import OPS
 from kernels.registry import register_kernel
 
 from . import device

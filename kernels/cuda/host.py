@@ -1,5 +1,5 @@
 """Host-side ops on the GPU backend: the input comes down, NumPy computes, the result goes up.
-``kernels.cuda.backend.has_host_inputs`` keeps such steps out of CUDA-graph capture."""
+``graphengine.backends.cuda.backend.has_host_inputs`` keeps such steps out of CUDA-graph capture."""
 from __future__ import annotations
 
 from typing import Any

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
+from graphengine.ops.facts import around_axis
 from kernels.registry import register_kernel
 
 from . import device
@@ -47,10 +48,6 @@ def column_copy_kernel() -> Any:
     return cuda.jit(copy_cols)
 
 
-def _outer_inner(shape: tuple, axis: int) -> tuple[int, int]:
-    return _size(shape[:axis]), _size(shape[axis + 1:])
-
-
 @register_kernel("concat", "cuda")
 def concat_cuda(attrs: dict, *xs: Any) -> Any:
     dev = device.current()
@@ -58,7 +55,7 @@ def concat_cuda(attrs: dict, *xs: Any) -> Any:
     shape = list(xs[0].shape)
     shape[ax] = sum(int(x.shape[ax]) for x in xs)
     out = dev.empty(tuple(shape), xs[0].dtype)
-    outer, inner = _outer_inner(tuple(shape), ax)
+    outer, _, inner = around_axis(shape, ax)
     offset = 0
     for x in xs:
         scols = int(x.shape[ax]) * inner
@@ -73,7 +70,7 @@ def concat_cuda(attrs: dict, *xs: Any) -> Any:
 def concat_part_cuda(attrs: dict, g: Any, *xs: Any) -> Any:
     dev = device.current()
     ax, i = attrs["axis"], attrs["index"]
-    outer, inner = _outer_inner(tuple(g.shape), ax)
+    outer, _, inner = around_axis(tuple(g.shape), ax)
     offset = sum(int(x.shape[ax]) for x in xs[:i]) * inner
     out = dev.empty(tuple(xs[i].shape), g.dtype)
     scols = int(xs[i].shape[ax]) * inner

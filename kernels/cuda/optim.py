@@ -9,6 +9,7 @@ from typing import Any
 
 from numba import cuda
 
+from graphengine.ops.facts import adam_step_size
 from kernels.registry import register_kernel
 
 from . import device
@@ -64,10 +65,13 @@ def centered_rms_prop_kernel(var, ms, mg, mom, lr, grad, n, c_rho, momentum, eps
         i += cuda.gridsize(1)
 
 
+adam_step_size_device = cuda.jit(device=True)(adam_step_size)
+
+
 @cuda.jit
 def adam_kernel(var, m, v, lr, t, grad, n, b1, b2, eps):
     i = cuda.grid(1)
-    lr_t = lr[0] * math.sqrt(1 - b2 ** t[0]) / (1 - b1 ** t[0])
+    lr_t = adam_step_size_device(lr[0], t[0], b1, b2)
     while i < n:
         g = grad[i]
         mi = b1 * m[i] + (1 - b1) * g

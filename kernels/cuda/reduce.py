@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
+from graphengine.ops.facts import unbroadcast_axes, view3
 from graphengine.ops.reduce import reduce_identity
 from graphengine.ops.registry import reduced_shape
 from kernels.codegen import num_literal
@@ -121,26 +122,10 @@ def arg_reduce_kernel(mode: int) -> Any:
 def canonical(x: Any, axes: tuple) -> tuple[Any, int, int, int]:
     """(flat contiguous array, A, K, C) such that the result is x reduced over K."""
     shape = tuple(int(n) for n in x.shape)
-    groups: list[list] = []
-    for i, n in enumerate(shape):
-        if n == 1:
-            continue
-        red = i in axes
-        if groups and groups[-1][1] == red:
-            groups[-1][0] *= n
-        else:
-            groups.append([n, red])
-    if sum(1 for g in groups if g[1]) <= 1:
-        A = K = C = 1
-        seen = False
-        for n, red in groups:
-            if red:
-                K, seen = n, True
-            elif seen:
-                C *= n
-            else:
-                A *= n
-        return flat(x), A, K, C
+    big = [i for i, n in enumerate(shape) if n != 1]  # size-1 dims never split a run
+    three = view3([shape[i] for i in big], [k for k, i in enumerate(big) if i in axes])
+    if three is not None:
+        return (flat(x), *three)
     kept = [i for i in range(len(shape)) if i not in axes]
     perm = kept + [i for i in range(len(shape)) if i in axes]
     st = contiguous_strides(shape)
@@ -231,7 +216,6 @@ def sum_to_like_cuda(attrs: dict, g: Any, x: Any) -> Any:
     gs, xs = tuple(g.shape), tuple(x.shape)
     if gs == xs:
         return g
-    lead = len(gs) - len(xs)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(xs) if n == 1 and gs[i + lead] != 1)
+    axes = unbroadcast_axes(gs, xs)
     out = device.current().empty(xs, g.dtype)
     return reduce_into(g, axes, out, SUM)

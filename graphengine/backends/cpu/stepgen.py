@@ -14,18 +14,18 @@ import numpy as np
 
 from graphengine.compiler.fuse import Fused
 from graphengine.graph import Operation, Tensor
+from graphengine.ops.facts import resolve_alias, unbroadcast_axes, view3
 from graphengine.ops.reduce import reduce_identity
 from graphengine.ops.registry import OPS
+from kernels.codegen import num_literal, size_src
+from kernels.cpu.outline import LOOP_HEADER, LOOP_NJIT, NJIT, outline  # noqa: F401
+from kernels.registry import get_step_emitter
 
-from ..codegen import num_literal
-from ..registry import get_step_emitter
 from .loopgen import LoopGen, Unsupported
-from .outline import LOOP_HEADER, LOOP_NJIT, NJIT, outline  # noqa: F401
 from .updategen import UpdateGen
 
 ALIAS_OPS = {"reshape", "reshape_like", "expand_dims", "squeeze", "identity", "stop_gradient",
              "placeholder_with_default"}
-ARG_SOURCES = {"placeholder", "variable", "random", "random_uniform_like", "const"}
 
 
 @dataclass
@@ -78,9 +78,7 @@ class Gen(LoopGen, UpdateGen):
         return lay.index[t]
 
     def base(self, t: Tensor) -> Tensor:
-        while t in self.lay.alias_of:
-            t = self.lay.alias_of[t]
-        return t
+        return resolve_alias(t, self.lay.alias_of.get)
 
     def v(self, t: Tensor) -> str:
         t = self.base(t)
@@ -196,13 +194,13 @@ class Gen(LoopGen, UpdateGen):
         if t in self.lay.scalar_consts:
             return num_literal(self.lay.scalar_consts[t])
         # float(): the step's scalar arithmetic is float64 whether Numba or Python runs it
-        # (NumPy 2 would keep a float32 scalar's math in float32: see kernels.cpu.background)
+        # (NumPy 2 would keep a float32 scalar's math in float32: see graphengine.backends.cpu.background)
         return f"float({self.v(t)}[0])"
 
     def op(self, op: Operation) -> None:
         kind = op.type
         out = op.outputs[0] if op.outputs else None
-        if kind in ARG_SOURCES:
+        if OPS[kind].arg_source:
             if kind == "const" and out.shape == () and out.dtype.is_floating | out.dtype.is_integer:
                 self.lay.scalar_consts[out] = op.attrs["value"].item()
             self.arg(kind, out)
@@ -309,15 +307,11 @@ class Gen(LoopGen, UpdateGen):
         self.emit(f"{fn}({self.v(a)}, {self.v(b)}, {self.v(out)})")
 
     def _three(self, x: Tensor, axes: tuple) -> tuple[str, str, str]:
-        r = self.rank(x)
-        if axes is None:
-            axes = tuple(range(r))
-        if axes and max(axes) - min(axes) + 1 != len(axes):
+        d = self.dims(x) if self.rank(x) else []
+        three = view3(d, axes, size_src)
+        if three is None:
             raise Unsupported("reduction over non-adjacent axes")
-        d = self.dims(x) if r else []
-        lo, hi = (min(axes), max(axes)) if axes else (r, r - 1)
-        prod = lambda ds: " * ".join(ds) if ds else "1"  # noqa: E731
-        return prod(d[:lo]), prod(d[lo:hi + 1]), prod(d[hi + 1:])
+        return three
 
     def _reduce(self, op: Operation, how: str) -> None:
         x, out = op.inputs[0], op.outputs[0]
@@ -385,9 +379,7 @@ class Gen(LoopGen, UpdateGen):
         out = op.outputs[0]
         if g.shape is None or x.shape is None:
             raise Unsupported("sum_to_like with unknown rank")
-        lead = len(g.shape) - len(x.shape)
-        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(x.shape)
-                                          if n == 1 and g.shape[i + lead] != 1)
+        axes = unbroadcast_axes(g.shape, x.shape)
         self.lay.sum_axes[out] = axes
         if not axes:  # no broadcasting (checked per signature): the gradient passes through
             self.lay.same_shape.append((g, x))

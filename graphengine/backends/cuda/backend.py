@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from graphengine.compiler import Program
+from graphengine.compiler.fuse import Fused, fuse
 from graphengine.errors import GraphEngineError
 from graphengine.graph import Operation, Tensor
 from graphengine.ops.registry import OPS
-from graphengine.runtime.executor import OpExecutor, check_numerics, rethrow, run_source
+from graphengine.runtime.executor import OpExecutor, run_source
 
 INSTALL_HINT = 'pip install -e ".[gpu]"  (brings cupy-cuda13x and numba-cuda[cu13])'
-HOST_OPS = frozenset({"const", "variable", "random", "random_shaped", "random_uniform_like", "group",
-                      "placeholder"})
 JIT_MODES = (None, "op", "graph", "segments")
 
 
@@ -62,7 +60,7 @@ def cupy_arrays() -> Any:
                                        f"(numba.cuda.is_available() is False); {INSTALL_HINT}")
     except ImportError as e:
         raise CudaUnavailableError(f"device='gpu' needs Numba-CUDA ({e}); {INSTALL_HINT}") from None
-    from .device import CupyArrays
+    from kernels.cuda.device import CupyArrays
     return CupyArrays(0)
 
 
@@ -72,7 +70,7 @@ def numba_arrays() -> Any:
         if not cuda.is_available():
             raise CudaUnavailableError("Numba-CUDA finds no usable GPU; set NUMBA_ENABLE_CUDASIM=1 "
                                        "before importing numba to run on the CUDA simulator")
-    from .device import NumbaArrays
+    from kernels.cuda.device import NumbaArrays
     return NumbaArrays()
 
 
@@ -109,92 +107,32 @@ class CudaBackend:
         return exe
 
 
-class CudaExecutable:
-    """One kernel launch per op, all on the array layer's stream; the host syncs once per step."""
+class CudaExecutable(OpExecutor):
+    """One kernel launch per op, all on the array layer's stream; the host syncs once per step.
+    The loop and its update safety are OpExecutor's; the hooks put them on the device."""
 
     def __init__(self, program: Program, get_kernel: Callable[[str], Callable], arrays: Any,
                  debug_numerics: bool = False) -> None:
         self.program = program
         self.arrays = arrays
         self.debug_numerics = debug_numerics
-        fused = fuse_into_activations(program)
+        self.check_shapes = True
         self.steps: list[tuple[Operation, Callable | None, bool, tuple]] = []
-        for op in program.ops:
-            if op in fused.absorbed:
-                continue
-            if op in fused.kernels:
-                kern, inputs = fused.kernels[op]
+        for op in fuse_maps(program).ops:
+            if isinstance(op, Fused):  # one launch computes the root from the group's inputs
+                from kernels.cuda.elementwise import fused_kernel
+                kern, inputs, op = fused_kernel(op.members, op.inputs), op.inputs, op.root
             else:
-                kern = None if op.type in HOST_OPS else get_kernel(op.type)
+                kern = None if OPS[op.type].runtime else get_kernel(op.type)
                 inputs = op.inputs
             self.steps.append((op, kern, OPS[op.type].kind == "update", tuple(inputs)))
         self._consts: dict[Operation, Any] = {}
-        # where the updates start, and whether everything from there on only applies updates
-        # whose inputs exist before the first one runs (as OpExecutor): then checking their
-        # shapes first keeps a failed step from writing anything; otherwise it snapshots
-        late_ops = set(program.ops[program.n_phase1:])
-        self._late = next((i for i, st in enumerate(self.steps) if st[0] in late_ops), len(self.steps))
-        late = self.steps[self._late:]
-        made = {t for st in late for t in st[0].outputs}
-        self._pure_late = all(OPS[st[0].type].kind in ("update", "control")
-                              and not any(t in made for t in st[3]) for st in late)
+        self._plan_late()
 
     # -- pieces shared with the captured executable --------------------------------------
     def upload_feeds(self, feeds: dict) -> dict:
         """Host feeds uploaded; device feeds (already adopted) used in place."""
         return {t: self.arrays.upload(v) if isinstance(v, np.ndarray) else v for t, v in feeds.items()}
-
-    def run_steps(self, vals: dict, state: Any, steps: list | None = None) -> dict:
-        """Run ``steps`` (default: the whole step). A whole step that fails leaves the variables
-        as they were: the updates' shapes are checked before the first one runs, or (when ops
-        that can fail follow an update) the update targets are snapshotted on the device."""
-        if steps is not None:
-            return self._run_steps(vals, state, steps, None)
-        saved: dict = {}
-        try:
-            return self._run_steps(vals, state, self.steps, saved)
-        except Exception:
-            for var, old in saved.items():
-                self.arrays.copy_into(state.vars[var], old)
-            raise
-
-    def _run_steps(self, vals: dict, state: Any, steps: list, saved: dict | None) -> dict:
-        for k, (op, kern, update, inputs) in enumerate(steps):
-            if saved is not None and k == self._late and self._pure_late:
-                for late_op, _, late_update, late_inputs in steps[k:]:
-                    if late_update and late_inputs is late_op.inputs:
-                        try:
-                            OpExecutor._check(late_op, [vals[t] for t in late_inputs])
-                        except Exception as e:  # noqa: BLE001
-                            rethrow(late_op, e)
-            if op.outputs and all(t in vals for t in op.outputs):
-                continue  # fed
-            ins = [vals[t] for t in inputs]
-            if saved is not None and update and not self._pure_late:
-                for var in op.attrs["targets"]:
-                    if var not in saved and var in state.vars:
-                        saved[var] = self.arrays.copy(state.vars[var])
-            try:
-                if kern is None:
-                    outs = self._source(op, ins, state)
-                else:
-                    if inputs is op.inputs:
-                        OpExecutor._check(op, ins)
-                    outs = kern(op.attrs, *ins)
-                    if not isinstance(outs, tuple):
-                        outs = (outs,)
-                if self.debug_numerics:  # debug only: a host sync per op
-                    check_numerics(op, [self._host(v) for v in ins], tuple(self._host(o) for o in outs))
-            except Exception as e:  # noqa: BLE001 - re-raised naming the op and the user's line
-                rethrow(op, e)
-            if update:
-                targets = op.attrs["targets"]
-                for var, new in zip(targets, outs, strict=False):
-                    state.write(var, new)
-                outs = tuple(state.vars[v] for v in targets[:len(op.outputs)])
-            for t, v in zip(op.outputs, outs, strict=False):
-                vals.setdefault(t, v)  # a fed output (one of two, say) keeps the fed value
-        return vals
 
     def fetch(self, vals: dict, host: bool = True) -> dict:
         """Device values of the fetches -> host NumPy (one wait for the stream, at the end), or
@@ -204,7 +142,7 @@ class CudaExecutable:
             r = self.program.resolve(t)
             v = vals[r]
             if host:
-                out[r] = self._host(v)
+                out[r] = self.host(v)
             elif self.arrays.is_device(v):
                 out[r] = self.arrays.copy(v)
             else:
@@ -213,7 +151,7 @@ class CudaExecutable:
 
     def run(self, feeds: dict[Tensor, Any], state: Any, host: bool = True) -> dict:
         """One step. ``feeds``: NumPy or device arrays. ``host=False``: fetches stay on the device."""
-        from . import device
+        from kernels.cuda import device
         feeds = self.arrays.adopt_feeds(feeds)
         with device.using(self.arrays):
             vals = self.run_steps(self.upload_feeds(feeds), state)
@@ -222,13 +160,19 @@ class CudaExecutable:
             self.arrays.hand_over()
         return out
 
-    # -- helpers ---------------------------------------------------------------------------
-    def _host(self, v: Any) -> Any:
+    # -- the array layer's hooks of OpExecutor's loop ---------------------------------------
+    def host(self, v: Any) -> Any:
         if isinstance(v, np.ndarray) or not self.arrays.is_device(v):
             return np.asarray(v)
         return self.arrays.download(v)
 
-    def _source(self, op: Operation, ins: list, state: Any) -> tuple:
+    def snapshot(self, a: Any) -> Any:
+        return self.arrays.copy(a)
+
+    def restore(self, state: Any, var: Operation, old: Any) -> None:
+        self.arrays.copy_into(state.vars[var], old)
+
+    def source(self, op: Operation, ins: list, state: Any) -> tuple:
         t = op.type
         if t == "variable":
             return (state.read(op),)
@@ -243,38 +187,23 @@ class CudaExecutable:
 
 
 def has_host_inputs(steps: list) -> bool:
-    """Whether a step draws host random numbers or runs a host-side op (``meta["host"]``: an
-    output shape known only at run time), which a CUDA graph would freeze."""
-    return any(step[0].type in ("random", "random_uniform_like") or OPS[step[0].type].meta.get("host")
-               for step in steps)
+    """Whether a step draws host random numbers (``OpDef.random``) or runs a host-side op
+    (``OpDef.host_only``: e.g. an output shape known only at run time), which a CUDA graph
+    would freeze."""
+    return any(OPS[step[0].type].random or OPS[step[0].type].host_only for step in steps)
 
 
-@dataclass
-class Fusion:
-    absorbed: set = field(default_factory=set)     # producer ops computed inside a consumer
-    kernels: dict = field(default_factory=dict)    # activation op -> (kernel, input tensors)
+def _renders(op: Operation) -> bool:
+    """A map op the GPU's fused kernel can take: an elementwise template (casts and integer math
+    keep their own kernels, whose stores round each result to its dtype), no control inputs."""
+    from kernels.cuda.elementwise import ELEMENTWISE
+    return (op.type in ELEMENTWISE and op.type != "cast" and not op.control_inputs
+            and op.outputs[0].dtype.is_floating)
 
 
-def fuse_into_activations(program: Program) -> Fusion:
-    """Fold an elementwise producer (the bias add) into the unary activation that is its only
-    consumer: one kernel, one pass over memory, the intermediate never written. This covers
-    forward passes and activations whose gradient reads their output (sigmoid, tanh); relu's
-    gradient reads the pre-activation, so training graphs keep that add materialized."""
-    from .elementwise import ELEMENTWISE, fused_kernel
-    users: dict = {}
-    for op in program.ops:
-        for t in op.inputs:
-            users[t] = users.get(t, 0) + 1
-    fetched = {program.resolve(t) for t in program.fetches} | set(program.feeds)
-    out = Fusion()
-    for op in program.ops:
-        if op.type not in ELEMENTWISE or ELEMENTWISE[op.type][0] != 1 or op.type == "cast":
-            continue
-        t = op.inputs[0]
-        prod = t.op
-        if (prod.type in ELEMENTWISE and prod.type != "cast" and prod not in out.kernels
-                and users.get(t) == 1 and t not in fetched and prod in set(program.ops)
-                and not prod.control_inputs):
-            out.absorbed.add(prod)
-            out.kernels[op] = (fused_kernel(prod, op), prod.inputs)
-    return out
+def fuse_maps(program: Program) -> Program:
+    """The compiler's fuse pass, restricted to what one map kernel runs: elementwise chains whose
+    intermediates are read inside the chain alone (the bias add folds into its activation, a
+    loss's arithmetic into one launch; relu's gradient reads the pre-activation, so training
+    graphs keep that add materialized). No broadcast reads, no reductions."""
+    return fuse(program, member=_renders, sinks=False, single_output=True)

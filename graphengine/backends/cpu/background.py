@@ -16,7 +16,7 @@ disk cache):
   accumulation, SIMD exp/log); the call at which the switch happens depends on how fast the
   child compiles, so the first steps' numbers can differ run to run.
 
-The child (``python -m kernels.cpu.background``) imports the same generated modules and calls
+The child (``python -m graphengine.backends.cpu.background``) imports the same generated modules and calls
 ``step.compile(types)`` with the exact Numba argument types (no data), which writes Numba's disk
 cache; the first call after it exits successfully loads the compiled step from that cache. A
 failed child never loses work: the error is logged (logger ``graphengine.compile``) and the
@@ -41,7 +41,7 @@ from pathlib import Path
 log = logging.getLogger("graphengine.compile")
 ENV = "GRAPHENGINE_BACKGROUND_COMPILE"
 ROOT = str(Path(__file__).resolve().parents[2])
-CHILD = [sys.executable, "-m", "kernels.cpu.background"]  # tests point it at a failing command
+CHILD = [sys.executable, "-m", "graphengine.backends.cpu.background"]  # tests point it at a failing command
 
 
 def mode() -> str | None:

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from . import device
+from kernels.cuda import device
+
 from .backend import CudaExecutable, has_host_inputs
 
 

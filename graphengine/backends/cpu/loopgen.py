@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from graphengine.compiler.fuse import BROADCAST_READS, Fused, _sink_axes
 from graphengine.graph import Operation, Tensor
-
-from ..codegen import render
-
-
-class Unsupported(Exception):
-    """This program cannot be compiled into one step; the backend runs it op by op."""
+from kernels.codegen import render
+from kernels.registry import Unsupported  # noqa: F401  (raised here and by step emitters)
 
 
 def _np_type(t: Tensor) -> str:

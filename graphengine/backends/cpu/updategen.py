@@ -1,9 +1,10 @@
 """The generated step's optimizer updates and assignments: flat, in place on the variables."""
 from __future__ import annotations
 
+from graphengine.ops.facts import render_adam_step_size
 from graphengine.ops.registry import OPS
+from kernels.codegen import num_literal
 
-from ..codegen import num_literal
 from .loopgen import Unsupported, _np_type
 
 
@@ -38,7 +39,7 @@ class UpdateGen:
         b1, b2 = a["beta1"], a["beta2"]
         lr, t = self.scalar(ins["lr"]), self.scalar(ins["t"])
         L = num_literal
-        step = f"{lr} * math.sqrt(1.0 - {L(b2)} ** {t}) / (1.0 - {L(b1)} ** {t})"
+        step = render_adam_step_size(lr, t, L(b1), L(b2))
         self._upd(op, "adam", ["var", "m", "v", "grad"],
                   [step, L(b1), L(1.0 - b1), L(b2), L(1.0 - b2), L(a["epsilon"])])
 

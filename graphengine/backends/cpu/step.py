@@ -4,7 +4,7 @@ Per distinct feed-shape signature (a new batch size, say) the driver computes ev
 shape, checks the generator's assumptions and sizes the buffer pools once; the generated
 function itself depends only on dtypes and ranks, so a ragged last batch never recompiles.
 With ``GRAPHENGINE_BACKGROUND_COMPILE`` set, a step not yet compiled is built in a child process
-while the first calls run without it (kernels.cpu.background says how, and why it is opt-in).
+while the first calls run without it (graphengine.backends.cpu.background says how, and why it is opt-in).
 """
 from __future__ import annotations
 
@@ -18,29 +18,30 @@ from typing import Any
 
 import numpy as np
 
+import kernels
 from graphengine.compiler.fuse import fuse
 from graphengine.errors import GraphEngineError, ShapeError
 from graphengine.graph import Tensor, shape_str
+from graphengine.ops.facts import resolve_alias, unbroadcast_axes
 from graphengine.ops.registry import OPS
 from graphengine.ops.source import sample
 from graphengine.runtime.executor import OpExecutor
 from graphengine.runtime.state import State
 from graphengine.runtime.threads import POLICY as BLAS_THREADS
+from kernels.codegen import load_source
+from kernels.registry import get_kernel
 
-from ..codegen import load_source
-from ..registry import get_kernel
 from . import background
 from .stepgen import Unsupported, generate
 
 _HERE = Path(__file__).resolve().parent
-# generated steps call these kernels: their source is part of the cache key
+# generated steps call these kernels and are written by these generators: their source is part
+# of the cache key (kernels/cpu/*.py, and stepgen/loopgen/updategen beside this file)
 KERNEL_HASH = hashlib.sha1(b"".join(
-    f.read_bytes() for f in sorted(_HERE.glob("*.py"))
-    if f.name not in ("step.py", "background.py"))).hexdigest()[:12]
+    f.read_bytes() for f in sorted(Path(kernels.__file__).resolve().parent.joinpath("cpu").glob("*.py"))
+    + sorted(_HERE.glob("*.py")) if f.name not in ("step.py", "background.py"))).hexdigest()[:12]
 
 COMPILE_COUNT = [0]  # generated step functions built in this process (tests assert on it)
-_HOT_KINDS = {"matmul", "reduce", "nn"}
-_HOT_UPDATES = {"apply_gradient_descent", "apply_momentum", "apply_rms_prop", "apply_adam", "apply_adagrad"}
 
 
 def _cpu_kernel(op: str):
@@ -59,7 +60,7 @@ class StepBackend:
     def compile(self, program, debug_numerics: bool):
         if debug_numerics:  # checking every op's output needs op-by-op execution
             return OpExecutor(program, _cpu_kernel, debug_numerics=True)
-        if not any(OPS[op.type].kind in _HOT_KINDS or op.type in _HOT_UPDATES for op in program.ops):
+        if not any(OPS[op.type].heavy for op in program.ops):
             # initializers and other cheap plans: compiling a step would cost more than it saves
             exe = OpExecutor(program, _cpu_kernel)
             exe.why_not_compiled = "no compute-heavy op (matmul, reduction, softmax, optimizer update)"
@@ -94,7 +95,7 @@ class StepExecutable:
         self.fn = fn
         self.source = source
         self._sigs: dict[tuple, Any] = {}
-        self.background: str | None = None  # "python"/"ops": see kernels.cpu.background
+        self.background: str | None = None  # "python"/"ops": see graphengine.backends.cpu.background
         self.mod_file = ""
         self.calls_interim = 0  # calls that ran before the compiled step was ready
         self._fallback: OpExecutor | None = None
@@ -103,8 +104,7 @@ class StepExecutable:
                         else np.array(t.op.attrs["value"]) for k, t in lay.args if k == "const"}
         self._base = None
         self._feed_pos = [(i, t) for i, (k, t) in enumerate(lay.args) if k == "placeholder"]
-        self._random_pos = [(i, t) for i, (k, t) in enumerate(lay.args)
-                            if k in ("random", "random_uniform_like")]
+        self._random_pos = [(i, t) for i, (k, t) in enumerate(lay.args) if k in OPS and OPS[k].random]
         self._arg_pos = {t: i for i, (k, t) in enumerate(lay.args)}
         self._scalar_feeds = any(t.shape == () for t in program.feeds)
         assert [t for k, t in lay.args[:len(program.feeds)]] == list(program.feeds)
@@ -114,10 +114,7 @@ class StepExecutable:
                          for v in op.attrs["targets"]] if late else []
         self._fetch_base = []
         for t in program.fetches:
-            b = t
-            while b in lay.alias_of or b in lay.view_of:
-                b = lay.alias_of[b] if b in lay.alias_of else lay.view_of[b]
-            self._fetch_base.append((t, b))
+            self._fetch_base.append((t, resolve_alias(t, lay.alias_of.get, lay.view_of.get)))
 
     # per-signature preparation ------------------------------------------------------------
     def _prepare(self, feeds: dict, state) -> Any:
@@ -160,10 +157,7 @@ class StepExecutable:
                 sig.fallback = True
         for out, axes in lay.sum_axes.items():
             g, x = out.op.inputs
-            gs, xs = shapes[g], shapes[x]
-            lead = len(gs) - len(xs)
-            real = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(xs) if n == 1 and gs[i + lead] != 1)
-            if real != axes:
+            if unbroadcast_axes(shapes[g], shapes[x]) != axes:
                 sig.fallback = True
         rank = max([len(s) for s in shapes.values()] + [1])
         S = np.ones((len(lay.index), rank), np.int64)
@@ -252,7 +246,7 @@ class StepExecutable:
 
     def _not_ready(self, sig, values: list, rest: tuple) -> bool:
         """Whether this call must run op by op because the compiled step is being built in a
-        background process (see kernels.cpu.background); starts that process on first use."""
+        background process (see graphengine.backends.cpu.background); starts that process on first use."""
         job = sig.waiting
         if job is None:
             sig.waiting = False

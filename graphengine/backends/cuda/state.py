@@ -9,8 +9,7 @@ import numpy as np
 
 from graphengine.graph import Operation
 from graphengine.runtime.state import State
-
-from . import device
+from kernels.cuda import device
 
 
 class DeviceState(State):

@@ -1,0 +1,1 @@
+"""The GPU backend (``CudaBackend`` in ``backend``); importing this package imports nothing."""

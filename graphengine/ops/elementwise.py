@@ -13,6 +13,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..errors import DTypeError
 from ..graph import Tensor
+from .reduce import sum_to_like
 from .registry import apply1, broadcast_shapes, defop, same_dtype
 from .shape import broadcast_like, identity, stop_gradient
 from .source import as_tensor, zeros
@@ -24,7 +25,6 @@ def _unbroadcast(g: Tensor | None, x: Tensor) -> Tensor | None:
         return None
     if g.shape is not None and g.shape == x.shape and None not in x.shape:
         return g
-    from .reduce import sum_to_like
     return sum_to_like(g, x)
 
 

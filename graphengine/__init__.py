@@ -48,6 +48,7 @@ from .ops.control import group, no_op
 from .ops.elementwise import (
     abs,
     add,
+    add_n,
     cast,
     divide,
     elu,
@@ -68,6 +69,7 @@ from .ops.elementwise import (
     multiply,
     negative,
     not_equal,
+    ones_like,
     pow,
     relu,
     rsqrt,
@@ -81,6 +83,7 @@ from .ops.elementwise import (
     tanh,
     to_float,
     where,
+    zeros_like,
 )
 from .ops.gather import gather
 from .ops.linalg import matmul

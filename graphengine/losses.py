@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .graph import Tensor, name_scope
+from .graph import Tensor, get_default_graph, name_scope
 from .ops import elementwise as ew
 from .ops.nn import (
     sigmoid_cross_entropy_with_logits,
@@ -12,7 +12,7 @@ from .ops.nn import (
     sparse_softmax_cross_entropy_with_logits,
 )
 from .ops.reduce import reduce_mean, reduce_sum
-from .ops.shape import one_hot
+from .ops.shape import broadcast_like, one_hot
 from .ops.source import as_tensor
 
 
@@ -49,7 +49,6 @@ def compute_weighted_loss(losses: Any, weights: Any = 1.0, scope: str | None = N
     >>> float(loss.eval(session=ge.Session()))
     2.5
     """
-    from .ops.shape import broadcast_like
     if reduction not in Reduction.all():
         raise ValueError(f"unknown reduction {reduction!r}; use one of {Reduction.all()}")
     per = as_tensor(losses)
@@ -187,7 +186,6 @@ def sparse_softmax_cross_entropy(labels: Any, logits: Any, weights: Any = 1.0,
 
 def get_regularization_loss(scope: str | None = None) -> Tensor:
     """Sum of the losses registered by ``get_variable(..., regularizer=...)`` (0 if none)."""
-    from .graph import get_default_graph
     losses = get_default_graph().get_collection("regularization_losses")
     if not losses:
         return as_tensor(0.0)

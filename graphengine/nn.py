@@ -12,16 +12,17 @@ from .ops.nn import (
     softmax_cross_entropy_with_logits,
     softmax_cross_entropy_with_logits_v2,
     sparse_softmax_cross_entropy_with_logits,
+    xw_plus_b,
 )
 
 __all__ = ["batch_normalization", "bias_add", "dropout", "elu", "embedding_lookup", "fused_batch_norm",
            "l2_loss", "leaky_relu", "log_softmax", "moments", "relu", "relu6",
            "sigmoid", "sigmoid_cross_entropy_with_logits", "softmax",
            "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
-           "softplus", "sparse_softmax_cross_entropy_with_logits", "tanh"]
+           "softplus", "sparse_softmax_cross_entropy_with_logits", "tanh", "xw_plus_b"]
 from .ops.nn import in_top_k, l2_normalize, selu, softsign  # noqa: E402
 
 __all__ += ["in_top_k", "l2_normalize", "selu", "softsign"]
-from .ops.conv import avg_pool, conv2d, conv2d_transpose, max_pool  # noqa: E402
+from .ops.conv import avg_pool, conv2d, conv2d_backprop_filter, conv2d_transpose, max_pool  # noqa: E402
 
-__all__ += ["avg_pool", "conv2d", "conv2d_transpose", "max_pool"]
+__all__ += ["avg_pool", "conv2d", "conv2d_backprop_filter", "conv2d_transpose", "max_pool"]

@@ -1,4 +1,6 @@
-"""Variables, ``get_variable`` with variable scopes, initializers and the initializer op."""
+"""Variables, ``get_variable`` with variable scopes (``variable_scope``, ``current_variable_scope``,
+``variable_scope_reuse``, ``reuse_variables``: the public scope API), initializers and the
+initializer op."""
 from __future__ import annotations
 
 import contextlib
@@ -12,6 +14,7 @@ from . import dtypes as _dt
 from .errors import GraphEngineError, ShapeError
 from .graph import Operation, Tensor, get_default_graph, name_scope
 from .ops import source
+from .ops.control import group
 from .ops.registry import apply
 
 GLOBAL_VARIABLES = "variables"
@@ -140,7 +143,6 @@ def trainable_variables(graph: Any = None) -> list[Variable]:
 
 
 def variables_initializer(var_list: list[Variable], name: str = "init") -> Operation:
-    from .ops.control import group
     return group(*[v.initializer for v in var_list], name=name)
 
 
@@ -292,13 +294,61 @@ def variable_scope(name_or_scope: str, reuse: Any = None, initializer: Initializ
 AUTO_REUSE = "AUTO_REUSE"
 
 
+def _active(graph: Any, name: str | None) -> int:
+    """Index in the scope stack of the innermost active scope called ``name`` (None: the innermost)."""
+    st = _scopes(graph).stack
+    for i in range(len(st) - 1, -1, -1):
+        if name is None or st[i][0] == name:
+            return i
+    return -1
+
+
+def current_variable_scope(graph: Any = None) -> str:
+    """The full name of the innermost active variable scope ("" at the top level).
+
+    >>> import graphengine as ge
+    >>> with ge.variable_scope("enc"), ge.variable_scope("layer"):
+    ...     ge.variables.current_variable_scope()
+    'enc/layer'
+    """
+    graph = graph or get_default_graph()
+    i = _active(graph, None)
+    return _scopes(graph).stack[i][0] if i >= 0 else ""
+
+
+def variable_scope_reuse(name: str | None = None, graph: Any = None) -> Any:
+    """The reuse setting (None, True or ``AUTO_REUSE``) of the innermost active variable scope
+    called ``name`` (default: the innermost scope); None when no such scope is active."""
+    graph = graph or get_default_graph()
+    i = _active(graph, name)
+    return _scopes(graph).stack[i][1] if i >= 0 else None
+
+
+def reuse_variables(name: str | None = None, graph: Any = None) -> None:
+    """From now on, ``get_variable`` in the active variable scope ``name`` (default: the
+    innermost) fetches existing variables (TF1's ``scope.reuse_variables()``).
+
+    >>> import graphengine as ge
+    >>> with ge.variable_scope("shared"):
+    ...     w = ge.get_variable("w", [2])
+    ...     ge.variables.reuse_variables()
+    ...     ge.get_variable("w", [2]) is w
+    True
+    """
+    graph = graph or get_default_graph()
+    i = _active(graph, name)
+    if i < 0:
+        raise ValueError(f"reuse_variables(): scope {name!r} is not active")
+    st = _scopes(graph).stack
+    st[i] = (st[i][0], True, st[i][2])
+
+
 def unique_layer_name(base: str) -> str:
     """TF1 layer naming: dense, dense_1, ... (conv2d, conv2d_1, ...) unique per base name within
     the current variable scope."""
     graph = get_default_graph()
     counts: dict = graph.collections.setdefault("_compat_layer_names", {})
-    st = _scopes(graph).stack
-    key = (st[-1][0] if st else "", base)
+    key = (current_variable_scope(graph), base)
     n = counts.get(key, 0)
     counts[key] = n + 1
     return base if n == 0 else f"{base}_{n}"

@@ -77,6 +77,27 @@ def test_get_variable_scopes_and_reuse(backend):
     np.testing.assert_array_equal(got_f, np.zeros(4))
 
 
+def test_variable_scope_public_api(backend):
+    """current_variable_scope, variable_scope_reuse and reuse_variables: what compat.v1's
+    VariableScope reads and sets."""
+    from graphengine.variables import current_variable_scope, reuse_variables, variable_scope_reuse
+    assert current_variable_scope() == "" and variable_scope_reuse() is None
+    with ge.variable_scope("enc") as enc:
+        assert enc == "enc" and current_variable_scope() == "enc"
+        with ge.variable_scope("layer", reuse=ge.AUTO_REUSE):
+            assert current_variable_scope() == "enc/layer"
+            assert variable_scope_reuse() == ge.AUTO_REUSE and variable_scope_reuse("enc") is None
+        w = ge.get_variable("w", (2,), initializer=ge.initializers.ones())
+        reuse_variables("enc")
+        assert variable_scope_reuse("enc") is True and ge.get_variable("w", (2,)) is w
+        with ge.variable_scope("inner"):
+            assert variable_scope_reuse() is True   # inherited
+    assert current_variable_scope() == "" and variable_scope_reuse("enc") is None
+    with pytest.raises(ValueError, match="not active"):
+        reuse_variables("enc")
+    np.testing.assert_array_equal(_values(backend, w)[0], [1, 1])
+
+
 def test_get_variable_regularizer_collects_losses(backend):
     w = ge.get_variable("w", initializer=np.array([1.0, -2.0], np.float32),
                         regularizer=ge.regularizers.l2(0.1))

@@ -23,6 +23,7 @@ from ..ops import dynamic as _dyn
 from ..ops import slicing as _sl
 from ..ops import strings as _str
 from ..tensorshape import Dimension, TensorShape
+from .tf1_app import install as install_app  # tf.app.run, tf.flags
 
 
 def is_tensor(x: Any) -> bool:
@@ -73,7 +74,6 @@ def install(ns: dict) -> None:
     ns["compat"] = ns["_Namespace"]("compat", "``tf.compat``: ``tf.compat.v1`` is this module.",
                                     v1=sys.modules[ns["__name__"]])
     ns["math"].__dict__.update(argmax=ns["argmax"], argmin=ns["argmin"])
-    from .tf1_app import install as install_app  # tf.app.run, tf.flags
     install_app(ns)
 
 

@@ -1,9 +1,11 @@
 """TF1 graph-mode API on graphengine: ``import graphengine.compat.v1 as tf``.
 
 Classic TensorFlow 1.x programs run with that one changed import. Names map onto the native
-API (graphengine's own names already follow TF1); this module adds TF1's argument spellings
-(``reduction_indices``, ``keep_dims``, ``dimension``, ``dim``), its initializer classes,
-``tf.contrib.layers``, ``tf.layers.dense``, ``tf.train.Saver`` and friends.
+API (graphengine's own names already follow TF1; the features, ``layers.dense`` or ``add_n``
+included, live there); this module keeps only TF1's spellings: argument aliases
+(``reduction_indices``, ``keep_dims``, ``dimension``, ``dim``), its initializer classes and
+namespaces (``tf.contrib.layers``, ``tf.train``, ``tf.math``), ``VariableScope`` objects (on
+``graphengine.variables``' public scope functions), and the unsupported-name machinery.
 
 A TF1 symbol that graphengine does not support raises ``UnsupportedTF1Error`` naming it
 (``tf.nn.dynamic_rnn is not supported by graphengine.compat.v1 ...``), on this module and on each
@@ -35,10 +37,8 @@ from .. import initializers as _init
 from .. import losses as _losses
 from .. import regularizers as _reg
 from .. import variables as _vars
-from ..ops import elementwise as _ew
 from ..ops import nn as _nn_ops
 from ..ops import reduce as _red
-from ..variables import _scopes
 from . import v1_conv as _v1_conv
 from .unsupported import _HINTS, _TOOL_PROBES, UnsupportedTF1Error, _is_probe, _Namespace, _unsupported  # noqa: F401
 
@@ -60,25 +60,7 @@ bool = _ge.bool_  # noqa: A001  (tf.bool)
 # ----- graph, sessions, tensors ------------------------------------------------------------
 Graph, Tensor, Operation = _ge.Graph, _ge.Tensor, _ge.Operation
 Variable = _ge.Variable
-
-
-class Session(_ge.Session):
-    """``tf.Session``: a ``graphengine.Session`` whose ``run`` returns NumPy scalars for 0-d
-    results (``"%i" % sess.run(a + b)`` works, as in TF1).
-
-    >>> import graphengine.compat.v1 as tf
-    >>> with tf.Session() as sess:
-    ...     type(sess.run(tf.constant(2) + 3)).__name__
-    'int32'
-    """
-
-    # the core Session already returns NumPy scalars for 0-d fetches, keeps fed scalars 0-d and
-    # turns fed str values into bytes
-
-
-class InteractiveSession(Session, _ge.InteractiveSession):
-    """``tf.InteractiveSession``: installs itself as the default session on creation."""
-
+Session, InteractiveSession = _ge.Session, _ge.InteractiveSession  # TF1's feed/fetch rules are the core's
 get_default_session = _ge.get_default_session
 get_default_graph, reset_default_graph = _ge.get_default_graph, _ge.reset_default_graph
 name_scope, control_dependencies = _ge.name_scope, _ge.control_dependencies
@@ -145,18 +127,7 @@ convert_to_tensor = _ge.convert_to_tensor
 random_normal, truncated_normal, random_uniform = _ge.random_normal, _ge.truncated_normal, _ge.random_uniform
 
 
-def zeros_like(x: Any, dtype: Any = None, name: str | None = None) -> Any:
-    """Zeros of ``x``'s shape (TF1)."""
-    x = _ge.as_tensor(x)
-    dt = dtype or x.dtype
-    if x.shape is not None and None not in x.shape:
-        return _ge.zeros(x.shape, dt, name=name or "zeros_like")
-    return _ge.cast(_ew.multiply(_ge.stop_gradient(x), 0), dt)
-
-
-def ones_like(x: Any, dtype: Any = None, name: str | None = None) -> Any:
-    """Ones of ``x``'s shape (TF1)."""
-    return _ew.add(zeros_like(x, dtype), 1, name=name)
+zeros_like, ones_like = _ge.zeros_like, _ge.ones_like
 
 
 # ----- math by TF1 names -------------------------------------------------------------------
@@ -191,14 +162,7 @@ def to_double(x: Any, name: str | None = None) -> Any:
     return _ge.cast(x, float64, name)
 
 
-def add_n(inputs: list, name: str | None = None) -> Any:
-    """Sum of a list of tensors (TF1 ``add_n``)."""
-    if not inputs:
-        raise ValueError("add_n needs at least one input")
-    total = _ge.as_tensor(inputs[0])
-    for t in inputs[1:]:
-        total = _ew.add(total, t)
-    return total if name is None else _ge.identity(total, name=name)
+add_n = _ge.add_n
 
 
 def _axis(axis: Any, reduction_indices: Any, fn: str) -> Any:
@@ -282,17 +246,11 @@ class VariableScope:
 
     @property
     def reuse(self) -> Any:
-        st = _scopes(self._graph).stack
-        return next((r for n, r, _ in reversed(st) if n == self.name), None)
+        return _vars.variable_scope_reuse(self.name, self._graph)
 
     def reuse_variables(self) -> None:
         """From now on, ``get_variable`` in this scope fetches existing variables (TF1)."""
-        st = _scopes(self._graph).stack
-        for i in builtins.range(len(st) - 1, -1, -1):  # tf.range shadows range here
-            if st[i][0] == self.name:
-                st[i] = (st[i][0], True, st[i][2])
-                return
-        raise ValueError(f"reuse_variables(): scope {self.name!r} is not active")
+        _vars.reuse_variables(self.name, self._graph)
 
     def __repr__(self) -> str:
         return f"<VariableScope {self.name!r} reuse={self.reuse}>"
@@ -320,8 +278,7 @@ def variable_scope(name_or_scope: Any = None, default_name: str | None = None, v
 
 def get_variable_scope() -> VariableScope:
     """The innermost active variable scope ("" at the top level)."""
-    st = _scopes(get_default_graph()).stack
-    return VariableScope(st[-1][0] if st else "", get_default_graph())
+    return VariableScope(_vars.current_variable_scope(), get_default_graph())
 
 
 _unique_layer_name = _vars.unique_layer_name
@@ -351,11 +308,6 @@ def _nn_dropout(x: Any, keep_prob: Any = None, noise_shape: Any = None, seed: in
     return _nn_ops.dropout(x, keep_prob=keep_prob, rate=rate, seed=seed, name=name)
 
 
-def _xw_plus_b(x: Any, weights: Any, biases: Any, name: str | None = None) -> Any:
-    """matmul(x, weights) + biases (TF1 ``tf.nn.xw_plus_b``)."""
-    return _nn_ops.bias_add(_ge.matmul(x, weights), biases, name=name)
-
-
 nn = _Namespace(
     "nn", "TF1 ``tf.nn``.",
     relu=_ge.relu, relu6=_ge.nn.relu6, elu=_ge.elu, softplus=_ge.softplus, leaky_relu=_ge.leaky_relu,
@@ -364,7 +316,7 @@ nn = _Namespace(
     softmax_cross_entropy_with_logits_v2=_ge.nn.softmax_cross_entropy_with_logits_v2,
     sparse_softmax_cross_entropy_with_logits=_ge.nn.sparse_softmax_cross_entropy_with_logits,
     sigmoid_cross_entropy_with_logits=_ge.nn.sigmoid_cross_entropy_with_logits,
-    dropout=_nn_dropout, l2_loss=_ge.nn.l2_loss, bias_add=_ge.nn.bias_add, xw_plus_b=_xw_plus_b,
+    dropout=_nn_dropout, l2_loss=_ge.nn.l2_loss, bias_add=_ge.nn.bias_add, xw_plus_b=_ge.nn.xw_plus_b,
 )
 
 losses = _Namespace(
@@ -378,10 +330,6 @@ losses = _Namespace(
 )
 
 
-def _get_or_create_global_step(graph: Any = None) -> Any:
-    return _ge.train.get_global_step(graph) or _ge.train.create_global_step(graph)
-
-
 train = _Namespace(
     "train", "TF1 ``tf.train``: optimizers, Saver, checkpoints, global step.",
     Optimizer=_ge.train.Optimizer, GradientDescentOptimizer=_ge.train.GradientDescentOptimizer,
@@ -389,7 +337,7 @@ train = _Namespace(
     RMSPropOptimizer=_ge.train.RMSPropOptimizer, AdagradOptimizer=_ge.train.AdagradOptimizer,
     Saver=_ckpt.Saver, latest_checkpoint=_ckpt.latest_checkpoint,
     create_global_step=_ge.train.create_global_step, get_global_step=_ge.train.get_global_step,
-    get_or_create_global_step=_get_or_create_global_step,
+    get_or_create_global_step=_ge.train.get_or_create_global_step,
 )
 
 _initializers = _Namespace(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import layers as _layers
+from ..graph import Tensor
 from ..ops import conv as _conv
 
 
@@ -53,7 +54,6 @@ def _static(shape: Any) -> list:
     Shapes are static here: a tensor must be a constant, or ``tf.stack`` of scalars whose
     non-batch entries are constants (``tf.stack([tf.shape(x)[0], 14, 14, 32])``, the DCGAN idiom).
     """
-    from ..graph import Tensor
     if not isinstance(shape, Tensor):
         return [None if v is None else int(v) for v in shape]
     op = shape.op
@@ -80,15 +80,10 @@ def conv2d_backprop_input(input_sizes: Any, filter: Any = None, out_backprop: An
 def conv2d_backprop_filter(input: Any, filter_sizes: Any, out_backprop: Any, strides: Any,  # noqa: A002
                            padding: Any, use_cudnn_on_gpu: bool = True, data_format: str = "NHWC",
                            dilations: Any = (1, 1, 1, 1), name: str | None = None) -> Any:
-    """``tf.nn.conv2d_backprop_filter``: conv2d's gradient with respect to a filter of
-    ``filter_sizes``."""
-    from ..ops.registry import apply1
-    fmt = _conv._format(data_format)
-    x, dy = _conv._nhwc(input, fmt), _conv._nhwc(out_backprop, fmt)
-    attrs = {"strides": _conv.spatial_pair(strides, "strides", fmt),
-             "dilations": _conv.spatial_pair(dilations, "dilations", fmt), "padding": _conv._padding(padding),
-             "filter_hw": tuple(int(v) for v in _static(filter_sizes)[:2])}
-    return apply1("conv2d_backprop_filter", [x, dy], attrs, name or "Conv2DBackpropFilter")
+    """``tf.nn.conv2d_backprop_filter``: ``graphengine.nn.conv2d_backprop_filter`` (TF1's
+    argument order; ``filter_sizes`` may be a constant tensor)."""
+    return _conv.conv2d_backprop_filter(input, _static(filter_sizes), out_backprop, strides, padding, data_format,
+                                        dilations, name)
 
 
 def _pool(fn: Any, tf_name: str) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..graph import Tensor
 from . import elementwise as ew
+from .nn import l2_loss
 from .reduce import reduce_sum
 from .source import as_tensor
 
@@ -33,7 +34,6 @@ def clip_by_norm(t: Any, clip_norm: Any, axes: Any = None, name: str | None = No
 
 def global_norm(t_list: Any, name: str | None = None) -> Tensor:
     """sqrt(sum of squares of every tensor in ``t_list``) (None entries are skipped), as TF1."""
-    from .nn import l2_loss
     ts = [as_tensor(t) for t in t_list if t is not None]
     if not ts:
         raise ValueError("global_norm: t_list has no tensors")

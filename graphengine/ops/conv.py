@@ -432,6 +432,24 @@ def conv2d_transpose(value: Any, filters: Any, output_shape: Any, strides: Any =
     return _back(y, fmt)
 
 
+def conv2d_backprop_filter(input: Any, filter_sizes: Any, out_backprop: Any, strides: Any,  # noqa: A002
+                           padding: str, data_format: str = "NHWC", dilations: Any = 1,
+                           name: str | None = None) -> Tensor:
+    """The gradient of conv2d with respect to a filter of shape ``filter_sizes`` (kh, kw, in,
+    out), given the input and the output's gradient (TF's ``conv2d_backprop_filter``).
+
+    >>> import graphengine as ge
+    >>> x, dy = ge.zeros((2, 8, 8, 3)), ge.zeros((2, 8, 8, 4))
+    >>> ge.nn.conv2d_backprop_filter(x, (5, 5, 3, 4), dy, 1, "SAME").shape
+    (5, 5, 3, 4)
+    """
+    fmt = _format(data_format)
+    x, dy = _nhwc(as_tensor(input), fmt), _nhwc(as_tensor(out_backprop), fmt)
+    attrs = {"strides": spatial_pair(strides, "strides", fmt), "dilations": spatial_pair(dilations, "dilations", fmt),
+             "padding": _padding(padding), "filter_hw": tuple(int(v) for v in tuple(filter_sizes)[:2])}
+    return apply1("conv2d_backprop_filter", [x, dy], attrs, name or "Conv2DBackpropFilter")
+
+
 def _pool(kind: str, value: Any, ksize: Any, strides: Any, padding: str, data_format: str,
           name: str | None) -> Tensor:
     fmt = _format(data_format)

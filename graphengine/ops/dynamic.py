@@ -16,8 +16,9 @@ import numpy as np
 from .. import dtypes as _dt
 from ..errors import DTypeError, ShapeError
 from ..graph import Tensor, get_default_graph
+from .reduce import reduce_sum
 from .registry import STRING_OPS, apply1, defop
-from .source import as_tensor, constant
+from .source import _random, as_tensor, constant
 
 
 def is_shape_tensor(shape: Any) -> bool:
@@ -183,7 +184,6 @@ defop("dynamic_fill", "movement", _fill_infer,
 
 
 def _sum_all(g: Tensor) -> Tensor:
-    from .reduce import reduce_sum
     return reduce_sum(g)
 
 
@@ -207,7 +207,6 @@ defop("random_shaped", "source", lambda s, d, a: [(a["shape"], a["dtype"])], dif
 
 def random(dist: str, shape: Any, dtype: Any, seed: int | None, name: str, **params: float) -> Tensor:
     """A random op whose shape is a tensor; drawn by the runtime like ``random``."""
-    from .source import _random
     t, pv = shape_tensor(shape)
     known = _known(pv)
     if known is not None:
@@ -267,7 +266,6 @@ def random_scaled(dist: str, shape: Any, dtype: Any, seed: int | None, name: str
     by graph ops (``rnd * stddev + mean``; ``rnd * (maxval - minval) + minval``), so gradients
     reach the parameters (the reparameterization trick)."""
     from .elementwise import add, multiply, subtract
-    from .source import _random
     dt = _dt.as_dtype(dtype)
     if dist == "uniform":
         if not dt.is_floating:

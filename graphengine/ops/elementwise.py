@@ -13,8 +13,10 @@ import numpy as np
 from .. import dtypes as _dt
 from ..errors import DTypeError
 from ..graph import Tensor
+from .reduce import sum_to_like
 from .registry import apply1, broadcast_shapes, defop, same_dtype
-from .source import as_tensor
+from .shape import broadcast_like, identity, stop_gradient
+from .source import as_tensor, zeros
 
 
 def _unbroadcast(g: Tensor | None, x: Tensor) -> Tensor | None:
@@ -23,7 +25,6 @@ def _unbroadcast(g: Tensor | None, x: Tensor) -> Tensor | None:
         return None
     if g.shape is not None and g.shape == x.shape and None not in x.shape:
         return g
-    from .reduce import sum_to_like
     return sum_to_like(g, x)
 
 
@@ -108,7 +109,6 @@ def _g_where(op, g):
 
 def _g_sign(op, g):
     # TF1: zeros, not None (the step function is flat almost everywhere)
-    from .shape import broadcast_like
     return [broadcast_like(zeros_like_scalar(g[0]), op.inputs[0])]
 
 
@@ -369,6 +369,49 @@ def cast(x: Any, dtype: Any, name: str | None = None) -> Tensor:
 
 def to_float(x: Any, name: str | None = None) -> Tensor:
     return cast(x, _dt.float32, name)
+
+
+# ----- composites: zeros_like, ones_like, add_n (TF1's definitions) ---------------------------
+
+def zeros_like(x: Any, dtype: Any = None, name: str | None = None) -> Tensor:
+    """Zeros of ``x``'s shape, in ``dtype`` (default ``x``'s): a constant when the shape is
+    known, else ``x * 0`` with no gradient (TF1 ``zeros_like``).
+
+    >>> import graphengine as ge
+    >>> ge.zeros_like(ge.constant([[1.5, 2.0]])).shape
+    (1, 2)
+    """
+    x = as_tensor(x)
+    dt = dtype or x.dtype
+    if x.shape is not None and None not in x.shape:
+        return zeros(x.shape, dt, name=name or "zeros_like")
+    return cast(multiply(stop_gradient(x), 0), dt)
+
+
+def ones_like(x: Any, dtype: Any = None, name: str | None = None) -> Tensor:
+    """Ones of ``x``'s shape, in ``dtype`` (default ``x``'s) (TF1 ``ones_like``).
+
+    >>> import graphengine as ge
+    >>> ge.ones_like(ge.constant([1, 2]), ge.float32).dtype
+    ge.float32
+    """
+    return add(zeros_like(x, dtype), 1, name=name)
+
+
+def add_n(inputs: list, name: str | None = None) -> Tensor:
+    """The elementwise sum of a list of tensors (TF1 ``add_n``).
+
+    >>> import graphengine as ge
+    >>> with ge.Session() as s:
+    ...     s.run(ge.add_n([ge.constant([1.0, 2.0]), ge.constant([3.0, 4.0])])).tolist()
+    [4.0, 6.0]
+    """
+    if not inputs:
+        raise ValueError("add_n needs at least one input")
+    total = as_tensor(inputs[0])
+    for t in inputs[1:]:
+        total = add(total, t)
+    return total if name is None else identity(total, name=name)
 
 
 _CMP = {"greater_equal": greater_equal, "less": less, "less_equal": less_equal, "greater": greater}

@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import DTypeError, ShapeError
 from ..graph import Tensor
 from .registry import apply1, defop
-from .source import as_tensor
+from .shape import concat
+from .source import as_tensor, constant
 
 
 def _norm_axis(axis: int, rank: int | None) -> int:
@@ -120,7 +121,6 @@ def embedding_lookup(params: Any, ids: Any, partition_strategy: str = "mod", nam
     ids = as_tensor(ids)
     if len(shards) == 1:
         return gather(shards[0], ids, name=name or "embedding_lookup")
-    from .shape import concat
     rows = [p.shape[0] if p.shape is not None else None for p in shards]
     if None in rows:
         raise ShapeError("embedding_lookup over several shards needs their first dimensions known")
@@ -133,7 +133,6 @@ def embedding_lookup(params: Any, ids: Any, partition_strategy: str = "mod", nam
     offsets = np.concatenate([[0], np.cumsum(rows)[:-1]])
     ids_all = np.arange(total)
     position = (offsets[ids_all % n] + ids_all // n).astype(ids.dtype.np)  # id -> row of the concat
-    from .source import constant
     return gather(table, gather(constant(position), ids), name=name or "embedding_lookup")
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..graph import Tensor
+from .elementwise import _ew
 from .registry import apply1, defop
 from .source import as_tensor
 
@@ -42,5 +43,4 @@ def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None)
         return apply1("where_indices", [c], {}, name or "Where")
     if x is None or y is None:
         raise ValueError("where: pass both x and y, or neither (for the coordinates of condition)")
-    from .elementwise import _ew
     return _ew("where", condition, x, y, name=name)

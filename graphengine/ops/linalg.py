@@ -7,6 +7,7 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..graph import Tensor
+from .elementwise import _unbroadcast
 from .registry import apply1, broadcast_shapes, defop, same_dtype
 from .source import as_tensor
 
@@ -98,7 +99,6 @@ def _bmm_ref(a, x, y):
 
 
 def _g_bmm(op, g):
-    from .elementwise import _unbroadcast
     A, B = op.inputs
     ta, tb = op.attrs["transpose_a"], op.attrs["transpose_b"]
     dC = g[0]

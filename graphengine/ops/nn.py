@@ -7,10 +7,33 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..graph import Tensor
-from .elementwise import cast, divide, exp, greater_equal, multiply, negative, subtract
+from .elementwise import (
+    _ew,
+    abs,
+    add,
+    cast,
+    divide,
+    elu,
+    equal,
+    exp,
+    greater,
+    greater_equal,
+    less,
+    logical_and,
+    maximum,
+    multiply,
+    negative,
+    not_equal,
+    rsqrt,
+    square,
+    subtract,
+    where,
+    zeros_like_scalar,
+)
+from .linalg import matmul
 from .reduce import reduce_sum
 from .registry import apply, apply1, defop
-from .shape import expand_dims, transpose
+from .shape import expand_dims, one_hot, stop_gradient, transpose
 from .source import as_tensor, random_uniform_like
 
 
@@ -154,7 +177,6 @@ def softmax_cross_entropy_with_logits(_sentinel: Any = None, *, labels: Any, log
     >>> ge.gradients(ge.nn.softmax_cross_entropy_with_logits(labels=y, logits=x), [y])
     [None]
     """
-    from .shape import stop_gradient
     logits = as_tensor(logits)
     return softmax_cross_entropy_with_logits_v2(_sentinel, labels=stop_gradient(as_tensor(labels, logits.dtype)),
                                                 logits=logits, name=name, axis=axis)
@@ -165,26 +187,33 @@ def sigmoid_cross_entropy_with_logits(_sentinel: Any = None, *, labels: Any, log
     """Elementwise binary cross-entropy, max(x,0) - x*z + log(1+exp(-|x|)) (no overflow)."""
     if _sentinel is not None:
         raise TypeError("pass labels= and logits= by keyword, as in TF1")
-    from .elementwise import _ew
     logits = as_tensor(logits)
     return _ew("sigmoid_xent", logits, as_tensor(labels, logits.dtype), name=name)
 
 
 def l2_loss(t: Any, name: str | None = None) -> Tensor:
     """sum(t ** 2) / 2, as TF1."""
-    from .elementwise import square
     return divide(reduce_sum(square(t)), 2, name=name)
 
 
 def bias_add(value: Any, bias: Any, name: str | None = None) -> Tensor:
     """value + bias, with bias a vector matching value's last dimension."""
-    from .elementwise import add
     value, bias = as_tensor(value), as_tensor(bias)
     if bias.ndim != 1:
         raise ShapeError(f"bias_add: bias must be rank 1, got shape {bias.shape}")
     if value.shape is not None and value.shape[-1] not in (None, bias.shape[0]):
         raise ShapeError(f"bias_add: bias of length {bias.shape[0]} for last dimension {value.shape[-1]}")
     return add(value, bias, name=name or "BiasAdd")
+
+
+def xw_plus_b(x: Any, weights: Any, biases: Any, name: str | None = None) -> Tensor:
+    """``matmul(x, weights) + biases`` (TF1 ``tf.nn.xw_plus_b``).
+
+    >>> import graphengine as ge
+    >>> ge.nn.xw_plus_b(ge.zeros((4, 3)), ge.zeros((3, 2)), ge.zeros((2,))).shape
+    (4, 2)
+    """
+    return bias_add(matmul(x, weights), biases, name=name)
 
 
 def dropout(x: Any, keep_prob: Any = None, *, rate: Any = None, training: Any = True,
@@ -220,7 +249,6 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 def l2_normalize(x: Any, axis: Any = None, epsilon: float = 1e-12, name: str | None = None) -> Tensor:
     """``x / sqrt(max(sum(x ** 2, axis), epsilon))``, as TF1 (axis None: all axes)."""
-    from .elementwise import maximum, rsqrt, square
     x = as_tensor(x)
     sq = reduce_sum(square(x), axis, keepdims=True)
     return multiply(x, rsqrt(maximum(sq, epsilon)), name=name)
@@ -228,7 +256,6 @@ def l2_normalize(x: Any, axis: Any = None, epsilon: float = 1e-12, name: str | N
 
 def selu(features: Any, name: str | None = None) -> Tensor:
     """Scaled ELU: ``scale * (x if x > 0 else alpha * (exp(x) - 1))`` with TF1's constants."""
-    from .elementwise import elu, greater, where
     x = as_tensor(features)
     return where(greater(x, 0), multiply(x, SELU_SCALE), multiply(elu(x), SELU_SCALE * SELU_ALPHA),
                  name=name)
@@ -236,7 +263,6 @@ def selu(features: Any, name: str | None = None) -> Tensor:
 
 def softsign(features: Any, name: str | None = None) -> Tensor:
     """``x / (1 + |x|)``."""
-    from .elementwise import abs, add
     x = as_tensor(features)
     return divide(x, add(abs(x), 1), name=name)
 
@@ -252,8 +278,6 @@ def in_top_k(predictions: Any, targets: Any, k: int, name: str | None = None) ->
     >>> ge.nn.in_top_k(p, ge.constant([1, 2]), 1).eval(session=ge.Session()).tolist()
     [True, False]
     """
-    from .elementwise import equal, greater, greater_equal, less, logical_and, not_equal, where, zeros_like_scalar
-    from .shape import one_hot
     p, t = as_tensor(predictions), as_tensor(targets)
     if p.ndim != 2 or p.shape[1] is None:
         raise ShapeError(f"in_top_k: predictions must be (batch, classes) with known classes, got {p.shape}")

@@ -1,11 +1,11 @@
 """Python operators on Tensor and Variable (``+ - * / // @ ** -x abs < <= > >=``), as TF1."""
 from __future__ import annotations
 
-from typing import Any
-
 from ..graph import Tensor
+from ..variables import Variable
 from . import elementwise as ew
 from .linalg import matmul
+from .slicing import getitem
 
 
 def _binary(fn, reflected: bool = False):
@@ -22,13 +22,7 @@ _TABLE = {
 
 
 
-def _getitem(self: Any, key: Any) -> Tensor:
-    from .slicing import getitem
-    return getitem(self, key)
-
-
 def install() -> None:
-    from ..variables import Variable
     for cls in (Tensor, Variable):
         for name, fn in _TABLE.items():
             setattr(cls, f"__{name}__", _binary(fn))
@@ -43,5 +37,5 @@ def install() -> None:
         cls.__and__ = _binary(ew.logical_and)
         cls.__or__ = _binary(ew.logical_or)
         cls.__invert__ = lambda self: ew.logical_not(self)
-        cls.__getitem__ = _getitem
+        cls.__getitem__ = getitem
         cls.__array_priority__ = 100

@@ -8,7 +8,10 @@ import numpy as np
 from .. import dtypes as _dt
 from ..errors import DTypeError, ShapeError
 from ..graph import Tensor
-from .registry import apply1, broadcast_shapes, defop, norm_axes
+from .dynamic import is_shape_tensor
+from .dynamic import reshape as dynamic_reshape
+from .reduce import sum_to_like
+from .registry import apply1, broadcast_shapes, defop, norm_axes, same_dtype
 from .source import as_tensor
 
 
@@ -60,9 +63,7 @@ def reshape(x: Any, shape: Any, name: str | None = None) -> Tensor:
     """
     x = as_tensor(x)
     shape = (shape,) if isinstance(shape, int | np.integer) else shape
-    from .dynamic import is_shape_tensor
     if is_shape_tensor(shape):  # a shape known at run time (tf.shape(y), [tf.shape(y)[0], -1])
-        from .dynamic import reshape as dynamic_reshape
         return dynamic_reshape(x, shape, name)
     return apply1("reshape", [x], {"shape": tuple(-1 if n is None else int(n) for n in shape)}, name)
 
@@ -95,7 +96,6 @@ def transpose(x: Any, perm: Any = None, name: str | None = None) -> Tensor:
 
 
 def _concat_infer(s, d, a):
-    from .registry import same_dtype
     dt = same_dtype(d, "concat")
     if any(x is None for x in s):
         return [(None, dt)]
@@ -205,12 +205,7 @@ def _bcast_like_infer(s, d, a):
 
 defop("broadcast_like", "movement", _bcast_like_infer,
       ref=lambda a, x, like: np.array(np.broadcast_to(x, like.shape)),
-      vjp=lambda op, g: [_sum_to_like(g[0], op.inputs[0]), None])
-
-
-def _sum_to_like(g: Tensor, x: Tensor) -> Tensor:
-    from .reduce import sum_to_like
-    return sum_to_like(g, x)
+      vjp=lambda op, g: [sum_to_like(g[0], op.inputs[0]), None])
 
 
 def broadcast_like(x: Tensor, like: Tensor) -> Tensor:

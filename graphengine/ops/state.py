@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from .facts import adam_step_size
 from .registry import defop, same_dtype
 
@@ -25,7 +25,6 @@ def _assign_infer(s, d, a):
         raise ShapeError(f"cannot assign a value of shape {got} to variable '{var.name}' of "
                          f"shape {want}")
     if d[-1] != var.outputs[0].dtype:
-        from ..errors import DTypeError
         raise DTypeError(f"cannot assign {d[-1].name} to variable '{var.name}' of "
                          f"{var.outputs[0].dtype.name}")
     return [(want, d[-1])]

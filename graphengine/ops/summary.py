@@ -20,6 +20,7 @@ from ..errors import DTypeError, GraphEngineError, ShapeError
 from ..graph import Tensor, get_default_graph
 from . import registry as _registry
 from .registry import apply1, defop
+from .source import as_tensor
 
 # A serialized protobuf: TF1's tf.string (the string dtype of graphengine.dtypes when there is
 # one). Values are bytes in 0-d object arrays.
@@ -210,7 +211,6 @@ defop("summary_merge", "host", _merge_infer, ref=_merge_ref, **_HOST)
 # ----- builders (TF1 tf.summary.*) --------------------------------------------------------------
 
 def _summary(kind: str, name: str, tensor: Any, collections: Any, attrs: dict) -> Tensor:
-    from .source import as_tensor
     summary_pb2()  # fail at build time, with the install hint, when tensorboard is missing
     graph = get_default_graph()
     # TF1: the op is named like the summary (uniquified in the name scope) and the tag is that

@@ -53,13 +53,15 @@ class Session:
             ``"op"`` runs one compiled kernel per op.
         debug_numerics: check every op's output and stop at the first NaN/Inf, naming the op.
 
-    ``run`` is thread-safe: calls on one session are serialized by a lock.
+    ``run`` is thread-safe: calls on one session are serialized by a lock. As TF1, a 0-d fetch
+    comes back as a NumPy scalar (``"%i" % sess.run(a + b)`` works), fed Python scalars stay 0-d
+    and fed ``str`` values become ``bytes``; ``graphengine.compat.v1.Session`` is this class.
 
     >>> import graphengine as ge
     >>> a = ge.constant(2.0)
     >>> with ge.Session() as sess:
-    ...     float(sess.run(a * 3))
-    6.0
+    ...     float(sess.run(a * 3)), type(sess.run(ge.constant(2) + 3)).__name__
+    (6.0, 'int32')
     """
 
     def __init__(self, target: str = "", graph: Graph | None = None, config: Any = None, *,

@@ -8,6 +8,7 @@ from .optimizers import (
     RMSPropOptimizer,
     create_global_step,
     get_global_step,
+    get_or_create_global_step,
 )
 from .schedules import (
     cosine_decay,
@@ -20,5 +21,6 @@ from .schedules import (
 
 __all__ = ["AdagradOptimizer", "AdamOptimizer", "GradientDescentOptimizer", "MomentumOptimizer",
            "Optimizer", "RMSPropOptimizer", "create_global_step", "get_global_step",
+           "get_or_create_global_step",
            "cosine_decay", "exponential_decay", "inverse_time_decay", "natural_exp_decay",
            "piecewise_constant", "polynomial_decay"]

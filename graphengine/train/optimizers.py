@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from .. import dtypes as _dt
-from ..autodiff import gradients
+from ..autodiff import blocking_ops, gradients
 from ..errors import GradientError
 from ..graph import Operation, Tensor, get_default_graph, name_scope
 from ..ops import source
 from ..ops.control import group
-from ..ops.elementwise import add
+from ..ops.elementwise import add, cast
 from ..ops.registry import apply
 from ..variables import Variable, assign_add, trainable_variables
 
@@ -49,7 +49,6 @@ class Optimizer:
                     slots = [self._slot(v, s, init) for s, init in self._slots]
                     lr_t = source.as_tensor(lr, v.dtype) if not isinstance(lr, Tensor) else lr
                     if lr_t.dtype != v.dtype:
-                        from ..ops.elementwise import cast
                         lr_t = cast(lr_t, v.dtype)
                     updates.append(self._apply_dense(g, v, slots, lr_t))
             updates.extend(self._finish())
@@ -175,7 +174,6 @@ class AdamOptimizer(Optimizer):
                 self._step = Variable(source.constant(0.0, _dt.float32), trainable=False,
                                       name="step")
         if dtype not in self._t_next:
-            from ..ops.elementwise import cast
             t = add(self._step.value(), 1.0)
             self._t_next[dtype] = t if dtype == _dt.float32 else cast(t, dtype)
         return self._t_next[dtype]
@@ -209,7 +207,6 @@ def _no_gradient_message(variables: list[Variable], loss: Tensor | None = None) 
     if loss is None:
         return (f"{head} Check that the loss depends on them through differentiable ops "
                 "(not argmax/equal/cast to int/stop_gradient).")
-    from ..autodiff import blocking_ops
     what = f"loss {loss.op.describe()}"
     blockers = blocking_ops(loss, [v.value() for v in variables])
     if not blockers:
@@ -234,3 +231,14 @@ def create_global_step(graph: Any = None) -> Variable:
 def get_global_step(graph: Any = None) -> Variable | None:
     got = (graph or get_default_graph()).get_collection("global_step")
     return got[0] if got else None
+
+
+def get_or_create_global_step(graph: Any = None) -> Variable:
+    """The graph's global step (an int64 variable counting ``apply_gradients`` calls that are
+    given it), created on first use (TF1 ``tf.train.get_or_create_global_step``).
+
+    >>> import graphengine as ge
+    >>> ge.train.get_or_create_global_step() is ge.train.get_or_create_global_step()
+    True
+    """
+    return get_global_step(graph) or create_global_step(graph)

@@ -69,9 +69,8 @@ for _op in ("allgather", "broadcast"):
 
 def _fetched(gen, t) -> bool:
     """Whether ``t`` is fetched, itself or through a reshaping/identity view of it."""
-    from .stepgen import ALIAS_OPS
     for f in gen.p.fetches:
-        while f is not t and f.op.type in ALIAS_OPS and f.op.inputs:
+        while f is not t and OPS[f.op.type].view and f.op.inputs:
             f = f.op.inputs[0]
         if f is t:
             return True

@@ -45,8 +45,9 @@ def _modules(root: Path = ROOT) -> dict[str, tuple[Path, bool]]:
     return mods
 
 
-def import_edges(root: Path = ROOT) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """(module-level edges, function-level edges) between the modules of graphengine and kernels."""
+def import_edges(root: Path = ROOT, missing: list | None = None) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(module-level edges, function-level edges) between the modules of graphengine and kernels;
+    imports of graphengine/kernels modules that do not exist are appended to ``missing``."""
     mods = _modules(root)
 
     def resolve(name: str) -> str | None:
@@ -66,6 +67,8 @@ def import_edges(root: Path = ROOT) -> tuple[dict[str, set[str]], dict[str, set[
             if node.level:
                 pkg = base.split(".")[:len(base.split(".")) - node.level + 1]
                 mod = ".".join(pkg + ([node.module] if node.module else []))
+            if missing is not None and mod.split(".")[0] in PACKAGES and mod not in mods:
+                missing.append(f"{m}: from {'.' * node.level}{node.module or ''} ({mod})")
             return [f"{mod}.{a.name}" if f"{mod}.{a.name}" in mods else mod for a in node.names]
 
         def walk(node: ast.AST, in_function: bool) -> None:
@@ -154,6 +157,14 @@ def lazy_violations(root: Path = ROOT) -> list[str]:
             if _under(t, ("kernels", "graphengine.backends")) and t not in LAZY_BACKEND_LOADING.get(m, ()):
                 bad.append(f"{m} -> {t}")
     return bad
+
+
+def test_every_import_names_a_module_that_exists():
+    """A module moved between packages keeps no stale relative import (``from .x import y``
+    where ``x`` stayed behind)."""
+    missing: list[str] = []
+    import_edges(missing=missing)
+    assert missing == []
 
 
 def test_kernels_import_only_the_op_model():

@@ -5,7 +5,7 @@ import pytest
 
 from graphengine.ops.registry import HEAVY_KINDS, OPS
 
-FLAGS = ("stateful", "random", "runtime", "arg_source", "host_only", "no_cse", "heavy")
+FLAGS = ("stateful", "random", "runtime", "arg_source", "host_only", "no_cse", "view", "heavy")
 
 
 def _with(flag: str) -> set[str]:
@@ -27,6 +27,8 @@ def test_flags_agree(name):
         assert od.runtime and not od.host_only, "a step argument is a value the runtime has before the step"
     if od.random and not od.arg_source:
         assert od.host_only, "a random op the step cannot take as an argument runs on the host"
+    if od.view:
+        assert od.num_outputs == 1 and not od.stateful, "a view is its input's data"
     if od.kind in HEAVY_KINDS:
         assert od.heavy
     if od.heavy:
@@ -47,6 +49,8 @@ def test_flags_select_what_the_name_lists_did():
     assert {n for n in _with("heavy") if OPS[n].kind == "update"} >= {
         "apply_gradient_descent", "apply_momentum", "apply_rms_prop", "apply_adam", "apply_adagrad"}
     assert {"assign", "assign_add"}.isdisjoint(_with("heavy"))
+    assert _with("view") == {"reshape", "reshape_like", "expand_dims", "squeeze", "identity", "stop_gradient",
+                             "placeholder_with_default"}
 
 
 def test_kernel_exemption_is_the_runtime_flag():

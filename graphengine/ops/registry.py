@@ -45,6 +45,7 @@ class OpDef:
     host_only: bool = False            # runs on the host (shape known only at run time, Python
     #                                    values): never inside a captured CUDA graph
     no_cse: bool = False               # never merged by CSE (defop: stateful, update, control)
+    view: bool = False                 # the output is input 0's data, as is or reshaped (no copy)
     heavy: bool = False                # worth compiling a whole CPU step for (defop: kinds in
     #                                    HEAVY_KINDS; the fused optimizer updates)
     doc: str = ""

@@ -48,10 +48,10 @@ def _reshape_ref(a, x):
 
 
 defop("reshape", "movement", _reshape_infer, ref=_reshape_ref,
-      vjp=lambda op, g: [reshape_like(g[0], op.inputs[0])])
+      vjp=lambda op, g: [reshape_like(g[0], op.inputs[0])], view=True)
 defop("reshape_like", "movement", lambda s, d, a: [(s[1], d[0])],
       ref=lambda a, x, like: np.reshape(x, like.shape),
-      vjp=lambda op, g: [reshape_like(g[0], op.inputs[0]), None])
+      vjp=lambda op, g: [reshape_like(g[0], op.inputs[0]), None], view=True)
 
 
 def reshape(x: Any, shape: Any, name: str | None = None) -> Tensor:
@@ -154,7 +154,7 @@ def _expand_dims_infer(s, d, a):
 
 
 defop("expand_dims", "movement", _expand_dims_infer, ref=lambda a, x: np.expand_dims(x, a["axis"]),
-      vjp=lambda op, g: [reshape_like(g[0], op.inputs[0])])
+      vjp=lambda op, g: [reshape_like(g[0], op.inputs[0])], view=True)
 
 
 def expand_dims(x: Any, axis: int, name: str | None = None) -> Tensor:
@@ -179,7 +179,7 @@ def _squeeze_infer(s, d, a):
 
 defop("squeeze", "movement", _squeeze_infer,
       ref=lambda a, x: np.squeeze(x, axis=a["axis"]) if a["axis"] is not None else np.squeeze(x),
-      vjp=lambda op, g: [reshape_like(g[0], op.inputs[0])])
+      vjp=lambda op, g: [reshape_like(g[0], op.inputs[0])], view=True)
 
 
 def squeeze(x: Any, axis: Any = None, name: str | None = None) -> Tensor:
@@ -214,9 +214,9 @@ def broadcast_like(x: Tensor, like: Tensor) -> Tensor:
 
 
 defop("identity", "movement", lambda s, d, a: [(s[0], d[0])], ref=lambda a, x: x,
-      vjp=lambda op, g: [g[0]])
+      vjp=lambda op, g: [g[0]], view=True)
 defop("stop_gradient", "movement", lambda s, d, a: [(s[0], d[0])], ref=lambda a, x: x,
-      differentiable=False)
+      differentiable=False, view=True)
 
 
 def identity(x: Any, name: str | None = None) -> Tensor:

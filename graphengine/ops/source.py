@@ -98,7 +98,7 @@ def _pwd_infer(s, d, a):
 
 
 defop("placeholder_with_default", "source", _pwd_infer, ref=lambda a, x: x,
-      vjp=lambda op, g: [g[0]])
+      vjp=lambda op, g: [g[0]], view=True)
 
 
 def placeholder_with_default(input: Any, shape: Any = None, name: str | None = None) -> Tensor:

@@ -70,10 +70,8 @@ for _op in ("allgather", "broadcast"):
 
 def _fetched(gen, t) -> bool:
     """Whether ``t`` is fetched, itself or through a reshaping/identity view of it."""
-    from .stepgen import ALIAS_OPS
-
     def source(f):
-        return f.op.inputs[0] if f.op.type in ALIAS_OPS and f.op.inputs else None
+        return f.op.inputs[0] if OPS[f.op.type].view and f.op.inputs else None
     return any(u is t for f in gen.p.fetches for u in alias_chain(f, source))
 
 

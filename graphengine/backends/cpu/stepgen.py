@@ -24,9 +24,6 @@ from kernels.registry import get_step_emitter
 from .loopgen import LoopGen, Unsupported
 from .updategen import UpdateGen
 
-ALIAS_OPS = {"reshape", "reshape_like", "expand_dims", "squeeze", "identity", "stop_gradient",
-             "placeholder_with_default"}
-
 
 @dataclass
 class Layout:
@@ -213,7 +210,7 @@ class Gen(LoopGen, UpdateGen):
             return
         if kind == "group":
             return
-        if kind in ALIAS_OPS:
+        if OPS[kind].view:
             src = op.inputs[0]
             self.lay.alias_of[out] = src
             if kind in ("identity", "stop_gradient", "placeholder_with_default"):

@@ -48,3 +48,24 @@ def test_config_proto_threads_reach_the_policy(monkeypatch):
     monkeypatch.setattr(th.POLICY, "limit", seen.append)
     tf.Session(config=tf.ConfigProto(intra_op_parallelism_threads=1))
     assert seen == [1]
+
+
+def test_a_pause_between_steps_starts_a_fresh_short_sample(monkeypatch):
+    """After a pause (no step for over 3 intervals) the old sample is dropped: the next decision
+    comes from a short fresh one, not from what other processes did during the pause."""
+    p = Recorder(2)
+    p.enabled = True
+    clock, stat = [0.0], [0.0]
+    monkeypatch.setattr(th.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(p, "_busy", lambda: stat[0])
+    monkeypatch.setattr(th.os, "times", lambda: type("T", (), {"user": 0.0, "system": 0.0})())
+    p.tick()                             # baseline at t=0
+    clock[0], stat[0] = 2.0, 400.0       # a 2 s pause while others kept both cores busy
+    p.tick()                             # stale: only a new baseline, no decision
+    assert p.applied == []
+    clock[0] = 2.0 + th.INTERVAL / 4     # the short sample: the machine is quiet now
+    p.tick()
+    assert p.applied == [2]
+    clock[0], stat[0] = 2.0 + th.INTERVAL / 4 + th.INTERVAL, 400.0 + 100 * th.INTERVAL
+    p.tick()                             # one core busy with another process's work: one thread
+    assert p.applied == [2, 1]

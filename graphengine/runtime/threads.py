@@ -83,6 +83,11 @@ class BlasThreads:
         if now < self._next or not self.enabled:
             return
         self._next = now + INTERVAL
+        if self._last is not None and now - self._last[0] > 3 * INTERVAL:
+            # no step for a while (the program did other work, or waited): what other processes
+            # did meanwhile says little about now. Start a fresh sample and decide on it soon.
+            self._last = None
+            self._next = now + INTERVAL / 4
         try:
             busy = self._busy()
         except OSError:

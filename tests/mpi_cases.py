@@ -171,7 +171,9 @@ def main() -> None:
     check_training(comm)
     check_step_source()
     check_checkpoints(comm)
-    print("OK", hvd.rank(), flush=True)
+    # one write per line: print's separate writes of "OK", " ", rank interleave across ranks
+    sys.stdout.write(f"OK {hvd.rank()}\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,19 @@ def _taps(o, s, p, d, k, size):
     return lo, first, max(first, last)
 
 
+@numba.njit(**_NJ)
+def _row_window(r, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw, H, W):
+    """Output row r = (n, oh, ow): n, and per spatial axis the first input index and the taps
+    [first, last) inside the input (``_taps``)."""
+    n = r // (OH * OW)
+    q = r - n * OH * OW
+    oh = q // OW
+    ow = q - oh * OW
+    h_lo, i0, i1 = _taps(oh, sh, ph, dh, KH, H)
+    w_lo, j0, j1 = _taps(ow, sw, pw, dw, KW, W)
+    return n, h_lo, i0, i1, w_lo, j0, j1
+
+
 # Flat offsets are unsigned in the copy loops: with signed ones Numba's negative-index wrap-around
 # turns a[base + e] into a select that LLVM cannot vectorize (checked with inspect_asm: vaddss
 # became vaddps, 2x faster on col2im's adds).
@@ -69,12 +82,7 @@ def im2col(x, col, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw):
     xf = x.reshape(-1)
     cf = col.reshape(-1)
     for r in range(r0, r1):
-        n = r // (OH * OW)
-        q = r - n * OH * OW
-        oh = q // OW
-        ow = q - oh * OW
-        h_lo, i0, i1 = _taps(oh, sh, ph, dh, KH, H)
-        w_lo, j0, j1 = _taps(ow, sw, pw, dw, KW, W)
+        n, h_lo, i0, i1, w_lo, j0, j1 = _row_window(r, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw, H, W)
         if dw == 1 and i0 == 0 and i1 == KH and j0 == 0 and j1 == KW:   # interior: KH plain copies
             src = ((n * H + h_lo) * W + w_lo) * C
             row = (r - r0) * K
@@ -152,12 +160,7 @@ def col2im(dcol, dx, r0, r1, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw):
     xf = dx.reshape(-1)
     cf = dcol.reshape(-1)
     for r in range(r0, r1):
-        n = r // (OH * OW)
-        q = r - n * OH * OW
-        oh = q // OW
-        ow = q - oh * OW
-        h_lo, i0, i1 = _taps(oh, sh, ph, dh, KH, H)
-        w_lo, j0, j1 = _taps(ow, sw, pw, dw, KW, W)
+        n, h_lo, i0, i1, w_lo, j0, j1 = _row_window(r, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw, H, W)
         for i in range(i0, i1):
             row = (r - r0) * K + i * KW * C + j0 * C
             dst = ((n * H + h_lo + i * dh) * W + w_lo + j0 * dw) * C

@@ -352,3 +352,39 @@ def test_accumulating_gemm_adds_into_row_blocks(dtype):
     before = out.copy()
     matmul_tn_acc(a[:0], b[:0], out)    # nothing to add
     np.testing.assert_array_equal(out, before)
+
+
+@pytest.mark.parametrize("shape,k,s,same", [
+    ((2, 6, 8, 3), 2, 2, False),   # windows tile the input: each zeroes its own inputs
+    ((2, 5, 7, 3), 2, 2, True),    # SAME, clipped last windows: still one window per input
+    ((2, 7, 7, 2), 2, 3, False),   # gaps between windows: dx zeroed first
+    ((1, 6, 6, 4), 3, 2, True)])   # overlapping windows: gradients add up
+def test_max_pool_gradient_kernel_matches_a_brute_force_first_maximum(shape, k, s, same):
+    from kernels.cpu.conv import max_pool_grad_nhwc, pad_before
+    rng = np.random.default_rng(3)
+    x = np.round(rng.standard_normal(shape) * 1.5).astype(np.float32)   # many ties
+    x.reshape(-1)[::11] = np.nan
+    N, H, W, C = shape
+    OH = -(-H // s) if same else (H - k) // s + 1
+    OW = -(-W // s) if same else (W - k) // s + 1
+    g = rng.standard_normal((N, OH, OW, C)).astype(np.float32)
+    dx = np.full_like(x, 7.0)   # every entry must be written
+    max_pool_grad_nhwc(x, g, dx, k, k, s, s, same)
+    ph, pw = pad_before(H, OH, k, s, 1, same), pad_before(W, OW, k, s, 1, same)
+    want = np.zeros_like(x)
+    for n in range(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                for c in range(C):
+                    best = None
+                    for ih in range(max(0, oh * s - ph), min(H, oh * s - ph + k)):
+                        for iw in range(max(0, ow * s - pw), min(W, ow * s - pw + k)):
+                            v = x[n, ih, iw, c]
+                            if best is None:
+                                best = (ih, iw)
+                                continue
+                            b = x[n, best[0], best[1], c]
+                            if v > b or (v != v and b == b):
+                                best = (ih, iw)
+                    want[n, best[0], best[1], c] += g[n, oh, ow, c]
+    np.testing.assert_array_equal(dx, want)

@@ -164,8 +164,20 @@ def max_pool_nhwc(x, out, KH, KW, sh, sw, same):
                 o = ((n * OH + oh) * OW + ow) * C
                 _copy(of, o, xf, ((n * H + h0) * W + w0) * C, C)
                 for ih in range(h0, h1):
-                    for iw in range(w0, w1):
+                    for iw in range(w0 + 1 if ih == h0 else w0, w1):   # the first is in already
                         _max_into(of, o, xf, ((n * H + ih) * W + iw) * C, C)
+
+
+@numba.njit(**_NJ)
+def _covers(size, out, k, s, p):
+    """Whether the windows [o*s - p, o*s - p + k) of o < out, clipped to [0, size), cover it."""
+    nxt = 0
+    for o in range(out):
+        lo, hi = _span(o, s, p, k, size)
+        if lo > nxt:
+            return False
+        nxt = max(nxt, hi)
+    return nxt >= size
 
 
 @numba.njit(**_NJ)
@@ -176,7 +188,12 @@ def max_pool_grad_nhwc(x, g, dx, KH, KW, sh, sw, same):
     ph = pad_before(H, OH, KH, sh, 1, same)
     pw = pad_before(W, OW, KW, sw, 1, same)
     xf, gf, df = x.reshape(-1), g.reshape(-1), dx.reshape(-1)
-    df[:] = 0
+    # windows that do not overlap own their inputs: each is zeroed while its window is in cache
+    # and gets its gradient by assignment (no separate pass over dx); inputs in no window, or
+    # overlapping windows, need the whole of dx zeroed first
+    own = sh >= KH and sw >= KW
+    if not (own and _covers(H, OH, KH, sh, ph) and _covers(W, OW, KW, sw, pw)):
+        df[:] = 0
     best = np.empty(C, x.dtype)
     at = np.empty(C, np.int64)
     for n in range(N):
@@ -191,9 +208,15 @@ def max_pool_grad_nhwc(x, g, dx, KH, KW, sh, sw, same):
                     for iw in range(w0, w1):
                         pos = (n * H + ih) * W + iw
                         _argmax_into(best, at, xf, pos * C, C, pos)
+                        if own:
+                            _fill(df, pos * C, C, 0)
                 o = ((n * OH + oh) * OW + ow) * C
-                for c in range(C):
-                    df[at[c] * C + c] += gf[o + c]
+                if own:
+                    for c in range(C):
+                        df[at[c] * C + c] = gf[o + c]
+                else:
+                    for c in range(C):
+                        df[at[c] * C + c] += gf[o + c]
 
 
 @numba.njit(**_NJ)

@@ -202,8 +202,11 @@ ELEMENTWISE: dict[str, tuple] = {
     "sigmoid": (1, "float", "1 / (1 + math.exp(-{0}))", lambda a, x: _np_sigmoid(x),
                 _via("sigmoid_grad", use_output=True)),
     "tanh": (1, "float", "math.tanh({0})", lambda a, x: np.tanh(x), _via("tanh_grad", use_output=True)),
+    # relu's gradient reads its output (y > 0 exactly where x > 0, NaN included), as TF's
+    # ReluGrad does: the pre-activation need not outlive the forward pass, so a fused
+    # bias-add + relu loop writes one array instead of two
     "relu": (1, "numeric", "{0} if ({0} > 0 or {0} != {0}) else 0", lambda a, x: np.maximum(x, 0),
-             _via("relu_grad")),
+             _via("relu_grad", use_output=True)),
     "relu6": (1, "numeric", "(0 if {0} < 0 else (6 if {0} > 6 else {0}))", lambda a, x: np.clip(x, 0, 6),
               _via("relu6_grad")),
     "leaky_relu": (1, "float", "{0} if {0} > 0 else {alpha} * {0}",

@@ -57,7 +57,7 @@ def test_a_pause_between_steps_starts_a_fresh_short_sample(monkeypatch):
     p.enabled = True
     clock, stat = [0.0], [0.0]
     monkeypatch.setattr(th.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(p, "_busy", lambda: stat[0])
+    monkeypatch.setattr(p, "_busy", lambda: (stat[0], {}))
     monkeypatch.setattr(th.os, "times", lambda: type("T", (), {"user": 0.0, "system": 0.0})())
     p.tick()                             # baseline at t=0
     clock[0], stat[0] = 2.0, 400.0       # a 2 s pause while others kept both cores busy
@@ -69,3 +69,20 @@ def test_a_pause_between_steps_starts_a_fresh_short_sample(monkeypatch):
     clock[0], stat[0] = 2.0 + th.INTERVAL / 4 + th.INTERVAL, 400.0 + 100 * th.INTERVAL
     p.tick()                             # one core busy with another process's work: one thread
     assert p.applied == [2, 1]
+
+
+def test_the_stepping_thread_leaves_a_busy_core_for_an_idle_one(monkeypatch):
+    """Another process holds a core and the scheduler left the stepping thread on it: core 0
+    fully busy (both), core 1 idle. The thread is pinned to core 1 while the other process
+    runs, and gets its affinity back when the machine is quiet again."""
+    calls = []
+    monkeypatch.setattr(th.os, "sched_setaffinity", lambda pid, cores: calls.append((pid, set(cores))))
+    p = Recorder(2)
+    p._allowed = frozenset({0, 1})
+    p.update(0.0, 0, 0.0, {0: 0, 1: 0})
+    p.update(1.0, 100, 0.5, {0: 100, 1: 0})   # we got half of core 0, the other half went elsewhere
+    assert p.applied == [1] and calls == [(0, {1})]
+    p.update(2.0, 300, 1.5, {0: 200, 1: 100})  # both cores busy (the other on 0, we on 1): stay
+    assert calls == [(0, {1})]
+    p.update(3.0, 400, 2.5, {0: 200, 1: 200})  # only our own work: both cores, affinity back
+    assert p.applied == [1, 2] and calls == [(0, {1}), (0, {0, 1})]

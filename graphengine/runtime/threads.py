@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from typing import Any
 
@@ -58,7 +59,12 @@ class BlasThreads:
             self.enabled = False  # nothing to adapt
         self.current: int | None = None
         self._next = 0.0
-        self._last: tuple[float, float, float] | None = None  # (wall, busy jiffies, own cpu s)
+        self._last: tuple | None = None  # (wall, busy jiffies, own cpu s, busy jiffies per core)
+        try:
+            self._allowed = frozenset(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            self._allowed = frozenset()
+        self._pinned: tuple[int, frozenset] | None = None  # (thread id, cores) while pinned
         self._setter: Any = None
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         if self.cores < 2 or not os.path.exists("/proc/stat"):
@@ -70,12 +76,21 @@ class BlasThreads:
             self.cap = max(1, min(int(n), self.cores))
             self._apply(self.cap)
 
-    def _busy(self) -> float:
+    def _busy(self) -> tuple[float, dict[int, float]]:
+        """Busy jiffies of the machine and of each core (``/proc/stat``)."""
+        total, per = 0.0, {}
         with open("/proc/stat") as f:
-            parts = f.readline().split()[1:]
-        vals = [int(x) for x in parts]
-        idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
-        return float(sum(vals[:8]) - idle)
+            for line in f:
+                if not line.startswith("cpu"):
+                    break
+                name, *parts = line.split()
+                vals = [int(x) for x in parts]
+                b = float(sum(vals[:8]) - vals[3] - (vals[4] if len(vals) > 4 else 0))
+                if name == "cpu":
+                    total = b
+                else:
+                    per[int(name[3:])] = b
+        return total, per
 
     def tick(self) -> None:
         """Called before each compiled step; does real work about every ``INTERVAL`` seconds."""
@@ -89,16 +104,17 @@ class BlasThreads:
             self._last = None
             self._next = now + INTERVAL / 4
         try:
-            busy = self._busy()
-        except OSError:
+            busy, per = self._busy()
+        except (OSError, ValueError):
             self.enabled = False
             return
         t = os.times()
-        self.update(now, busy, t.user + t.system)
+        self.update(now, busy, t.user + t.system, per)
 
-    def update(self, now: float, busy: float, own: float) -> None:
-        """One sample: wall time, the machine's busy jiffies, this process's CPU seconds."""
-        last, self._last = self._last, (now, busy, own)
+    def update(self, now: float, busy: float, own: float, per: dict | None = None) -> None:
+        """One sample: wall time, the machine's busy jiffies, this process's CPU seconds (and
+        the busy jiffies of each core, for the stepping thread's placement)."""
+        last, self._last = self._last, (now, busy, own, per)
         if last is None or now <= last[0]:
             return
         others = max(0.0, (busy - last[1]) / self._tick - (own - last[2])) / (now - last[0])
@@ -106,6 +122,34 @@ class BlasThreads:
         want = max(1, min(self.cap, self.cores - taken))
         if want != self.current:
             self._apply(want)
+        if per is not None and last[3] is not None:
+            self._place(taken, per, last[3], now - last[0])
+
+    def _place(self, taken: int, per: dict, old: dict, dt: float) -> None:
+        """While other processes hold cores, keep the stepping thread (the caller) off them: the
+        scheduler may leave it on a busy core next to an idle one (measured: 22-25 steps/s there
+        vs 47-82 on the free core). Pins it to the idle cores when some are idle, and gives it
+        back its affinity when the others leave."""
+        me = threading.get_ident()
+        if taken == 0:
+            if self._pinned is not None and self._pinned[0] == me:
+                self._set_affinity(self._allowed)
+                self._pinned = None
+            return
+        idle = frozenset(c for c in self._allowed
+                         if (per.get(c, 0.0) - old.get(c, 0.0)) / self._tick / dt < 0.5)
+        if not idle or idle == self._allowed or self._pinned == (me, idle):
+            return
+        if self._pinned is None or self._pinned[0] == me:   # one pinned thread at a time
+            if self._set_affinity(idle):
+                self._pinned = (me, idle)
+
+    def _set_affinity(self, cores: frozenset) -> bool:
+        try:
+            os.sched_setaffinity(0, cores)   # 0: the calling thread (Linux)
+            return True
+        except (AttributeError, OSError, ValueError):
+            return False
 
     def _apply(self, n: int) -> None:
         if self._setter is None:

@@ -9,6 +9,9 @@ intra_op_parallelism_threads=N)``; default: every core this process may run on).
 threads are also told to sleep at once instead of spinning for ~0.1 s
 (``OPENBLAS_THREAD_TIMEOUT``, read when the BLAS library loads; restored afterwards).
 
+While other processes hold cores, the thread that calls the steps is pinned to the cores they
+leave idle, and gets its affinity back when they leave.
+
 ``GRAPHENGINE_BLAS_POLICY=fixed`` turns the adaptation off (the BLAS default then applies).
 """
 from __future__ import annotations

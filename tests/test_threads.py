@@ -86,3 +86,13 @@ def test_the_stepping_thread_leaves_a_busy_core_for_an_idle_one(monkeypatch):
     assert calls == [(0, {1})]
     p.update(3.0, 400, 2.5, {0: 200, 1: 200})  # only our own work: both cores, affinity back
     assert p.applied == [1, 2] and calls == [(0, {1}), (0, {0, 1})]
+
+
+def test_closing_the_session_gives_a_pinned_thread_its_affinity_back(monkeypatch):
+    import graphengine as ge
+    calls = []
+    monkeypatch.setattr(th.os, "sched_setaffinity", lambda pid, cores: calls.append(set(cores)))
+    monkeypatch.setattr(th.POLICY, "_allowed", frozenset({0, 1}))
+    monkeypatch.setattr(th.POLICY, "_pinned", (th.threading.get_ident(), frozenset({1})))
+    ge.Session(device="reference").close()
+    assert calls == [{0, 1}] and th.POLICY._pinned is None

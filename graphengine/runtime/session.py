@@ -16,6 +16,7 @@ from .backends import make_backend
 from .feeds import _dtype, _host_copy, _out, convert_feed, is_device_array  # noqa: F401
 from .nest import flatten, pack
 from .state import State
+from .threads import POLICY as BLAS_POLICY
 
 
 class _Default(threading.local):
@@ -109,6 +110,7 @@ class Session:
         with self._lock:  # waits for a run in flight
             self._closed = True
             self._plans = {}
+        BLAS_POLICY.release()   # the stepping thread's affinity, if the BLAS policy pinned it
 
     def _check_open(self) -> None:
         if self._closed:

@@ -135,9 +135,7 @@ class BlasThreads:
         back its affinity when the others leave."""
         me = threading.get_ident()
         if taken == 0:
-            if self._pinned is not None and self._pinned[0] == me:
-                self._set_affinity(self._allowed)
-                self._pinned = None
+            self.release()
             return
         idle = frozenset(c for c in self._allowed
                          if (per.get(c, 0.0) - old.get(c, 0.0)) / self._tick / dt < 0.5)
@@ -146,6 +144,13 @@ class BlasThreads:
         if self._pinned is None or self._pinned[0] == me:   # one pinned thread at a time
             if self._set_affinity(idle):
                 self._pinned = (me, idle)
+
+    def release(self) -> None:
+        """Give the calling thread back its affinity if the policy pinned it (``Session.close``:
+        a thread that stops stepping must not stay on one core)."""
+        if self._pinned is not None and self._pinned[0] == threading.get_ident():
+            self._set_affinity(self._allowed)
+            self._pinned = None
 
     def _set_affinity(self, cores: frozenset) -> bool:
         try:

@@ -96,3 +96,23 @@ def test_closing_the_session_gives_a_pinned_thread_its_affinity_back(monkeypatch
     monkeypatch.setattr(th.POLICY, "_pinned", (th.threading.get_ident(), frozenset({1})))
     ge.Session(device="reference").close()
     assert calls == [{0, 1}] and th.POLICY._pinned is None
+
+
+def test_a_pin_that_another_process_shares_is_given_up_until_the_machine_is_quiet(monkeypatch):
+    """Two processes pinning the same way could chase each other from core to core: when the
+    pinned core turns out busy with someone else's work, the pin goes and stays gone until the
+    other processes leave."""
+    calls = []
+    monkeypatch.setattr(th.os, "sched_setaffinity", lambda pid, cores: calls.append(set(cores)))
+    p = Recorder(2)
+    p._allowed = frozenset({0, 1})
+    p.update(0.0, 0, 0.0, {0: 0, 1: 0})
+    p.update(1.0, 100, 0.5, {0: 100, 1: 0})     # sharing core 0, core 1 idle: pin to 1
+    assert calls == [{1}]
+    p.update(2.0, 200, 1.0, {0: 100, 1: 100})   # core 1 full but we used half of it: shared
+    assert calls == [{1}, {0, 1}]
+    p.update(3.0, 300, 1.5, {0: 200, 1: 100})   # core 1 idle again: no new pin this spell
+    assert calls == [{1}, {0, 1}]
+    p.update(4.0, 400, 2.5, {0: 200, 1: 200})   # quiet (only our work): spell over
+    p.update(5.0, 500, 3.0, {0: 300, 1: 200})   # busy again, core 1 idle: pins again
+    assert calls == [{1}, {0, 1}, {1}]

@@ -68,6 +68,7 @@ class BlasThreads:
         except (AttributeError, OSError):
             self._allowed = frozenset()
         self._pinned: tuple[int, frozenset] | None = None  # (thread id, cores) while pinned
+        self._gave_up = False   # pinning did not help during this busy spell
         self._setter: Any = None
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         if self.cores < 2 or not os.path.exists("/proc/stat"):
@@ -126,9 +127,9 @@ class BlasThreads:
         if want != self.current:
             self._apply(want)
         if per is not None and last[3] is not None:
-            self._place(taken, per, last[3], now - last[0])
+            self._place(taken, per, last[3], now - last[0], (own - last[2]) / (now - last[0]))
 
-    def _place(self, taken: int, per: dict, old: dict, dt: float) -> None:
+    def _place(self, taken: int, per: dict, old: dict, dt: float, own_rate: float) -> None:
         """While other processes hold cores, keep the stepping thread (the caller) off them: the
         scheduler may leave it on a busy core next to an idle one (measured: 22-25 steps/s there
         vs 47-82 on the free core). Pins it to the idle cores when some are idle, and gives it
@@ -136,9 +137,19 @@ class BlasThreads:
         me = threading.get_ident()
         if taken == 0:
             self.release()
+            self._gave_up = False
             return
-        idle = frozenset(c for c in self._allowed
-                         if (per.get(c, 0.0) - old.get(c, 0.0)) / self._tick / dt < 0.5)
+        load = {c: (per.get(c, 0.0) - old.get(c, 0.0)) / self._tick / dt for c in self._allowed}
+        if self._pinned is not None and self._pinned[0] == me:
+            # someone else moved onto the cores we took (say another process that pins the same
+            # way): give them back to the scheduler for the rest of this busy spell, no ping-pong
+            if sum(load[c] for c in self._pinned[1]) - own_rate > 0.3:
+                self.release()
+                self._gave_up = True
+            return
+        if self._gave_up:
+            return
+        idle = frozenset(c for c in self._allowed if load[c] < 0.5)
         if not idle or idle == self._allowed or self._pinned == (me, idle):
             return
         if self._pinned is None or self._pinned[0] == me:   # one pinned thread at a time

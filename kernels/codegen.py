@@ -127,6 +127,33 @@ def cache_dir() -> str | None:
     return None
 
 
+# generated modules that depend on one op, never on a graph: the kernels the op-by-op executor
+# ("ew") and a new plan's first steps ("oploop": see graphengine.compiler.fuse.split) call
+KERNEL_PREFIXES = frozenset({"ew", "oploop"})
+
+
+def kernel_cache_dir() -> str | None:
+    """Where per-op generated kernels live: $GRAPHENGINE_KERNEL_CACHE_DIR, else ``kernels`` in
+    ``cache_dir()``. Apart from the graph-level code (steps, fused loops) so that a cache of
+    kernels can be kept while graphs come and go; the same privacy checks as ``cache_dir``."""
+    d = os.environ.get("GRAPHENGINE_KERNEL_CACHE_DIR")
+    if not d:
+        base = cache_dir()
+        if base is None:
+            return None
+        d = os.path.join(base, "kernels")
+    try:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        why = _unsafe(d)
+    except OSError as e:
+        why = f"cannot be used ({e.strerror or e})"
+    if why is None:
+        return d
+    _warn_once(f"dir:{d}:{why}", f"graphengine: the kernel cache directory {d!r} {why}; compiling "
+               "without a disk cache (set GRAPHENGINE_KERNEL_CACHE_DIR to a private directory)")
+    return None
+
+
 def _stored(d: str, name: str, data: bytes) -> str | None:
     """The path of ``d/name.py`` holding exactly ``data`` (written or rewritten atomically when
     it is missing, truncated or modified), or None when the directory takes no writes."""
@@ -181,7 +208,7 @@ def load_source(prefix: str, source: str) -> ModuleType:
         mod = sys.modules.get(name)
         if mod is not None:
             return mod
-        d = cache_dir()
+        d = kernel_cache_dir() if prefix in KERNEL_PREFIXES else cache_dir()
         path = _stored(d, name, data) if d is not None else None
         mod = ModuleType(name)
         if path is None:

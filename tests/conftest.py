@@ -5,6 +5,10 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+# Steps compile in the foreground here, as each test's checks expect: a background compile per
+# new plan would start thousands of compiling processes next to the suite.
+# tests/test_step_background.py and test_step_opdb.py check the first-steps path itself.
+os.environ.setdefault("GRAPHENGINE_BACKGROUND_COMPILE", "0")
 
 import pytest  # noqa: E402
 

@@ -53,7 +53,13 @@ def _trajectory(act, steps=3, check=None):
 def fresh(tmp_path, monkeypatch):
     # a new cache dir gives the generated modules new paths: nothing of them is cached yet
     monkeypatch.setenv("GRAPHENGINE_CACHE_DIR", str(tmp_path))
-    return monkeypatch
+    monkeypatch.setenv("GRAPHENGINE_KERNEL_CACHE_DIR", str(tmp_path / "kernels"))
+    yield monkeypatch
+    for job in background._QUEUE[:]:  # no test leaves a child running or queued for the next
+        if job.proc is not None:
+            job.proc.kill()
+            job.proc.wait()
+    background._QUEUE.clear()
 
 
 def _misses(fn) -> int:
@@ -66,6 +72,7 @@ def test_first_call_without_compile_then_the_childs_compiled_step(fresh, mode, a
 
     def check(i, exe):
         assert exe.background == ("ops" if mode == "ops" else "python")
+        assert (exe.interim is not None) == (mode == "1")
         if i == 0:  # the first call always runs before the child can be done: deterministic
             assert exe.calls_interim == 1 and _misses(exe.fn) == 0
             assert exe.wait_background()
@@ -74,7 +81,7 @@ def test_first_call_without_compile_then_the_childs_compiled_step(fresh, mode, a
             assert _misses(exe.fn) == 0, "the step compiled here instead of loading the child's"
             assert sum(exe.fn._cache_hits.values()) == 1
     losses, vals = _trajectory(act, check=check)
-    fresh.delenv(background.ENV)
+    fresh.setenv(background.ENV, "0")
     ref_losses, ref_vals = _trajectory(act)  # every step compiled, in the foreground
     if mode == "ops":  # op by op first: close, not equal
         np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
@@ -102,7 +109,7 @@ def test_python_step_body_equals_compiled_step_every_call(fresh):
             sig.waiting.proc.kill()
             sig.waiting.poll(wait=True)
     assert seen == [1, 2, 3, 4]
-    fresh.delenv(background.ENV)
+    fresh.setenv(background.ENV, "0")
     ref_losses, ref_vals = _trajectory(square, steps=4)
     np.testing.assert_array_equal(losses, ref_losses)
     for a, b in zip(vals, ref_vals):
@@ -123,13 +130,15 @@ def test_failed_background_compile_compiles_in_the_foreground(fresh, caplog):
             assert exe.calls_interim == 1
             assert _misses(exe.fn) == 1  # compiled here, in the foreground
     losses, _ = _trajectory(ge.nn.tanh, check=check)
-    fresh.delenv(background.ENV)
+    fresh.setenv(background.ENV, "0")
     ref, _ = _trajectory(ge.nn.tanh)
     np.testing.assert_array_equal(losses, ref)
 
 
-def test_default_compiles_in_the_foreground(fresh):
+def test_modes(fresh):
     fresh.delenv(background.ENV, raising=False)
+    assert background.mode() == "python"   # the default: deterministic interim calls
+    fresh.setenv(background.ENV, "0")
     assert background.mode() is None
     fresh.setenv(background.ENV, "ops")
     assert background.mode() == "ops"
@@ -163,3 +172,33 @@ def test_python_body_only_when_it_calls_compiled_code_alone():
         mod.__dict__.update(kernel=kernel, np=np, math=math, helper=lambda a: a,
                             step=types.SimpleNamespace(py_func=fn))
         assert background.python_runnable(mod) is want, fn.__name__
+
+
+def test_one_child_at_a_time(fresh, tmp_path):
+    """A second plan's compile waits until the first plan's child is done; both then switch."""
+    fresh.setenv(background.ENV, "1")
+    x, y, loss, train = _graph(ge.nn.softplus)
+    acc = ge.reduce_mean(ge.cast(ge.equal(ge.argmax(ge.nn.softmax(x @ ge.ones((4, 3))), 1), y), ge.float32))
+    with ge.Session() as s:
+        s.run(ge.global_variables_initializer())
+        s.run([train, loss], _feed(x, y, 0))
+        assert len(background._QUEUE) == 1
+        first = background._QUEUE[0]
+        assert first.proc is not None
+        s.run(acc, _feed(x, y, 1))
+        assert len(background._QUEUE) == 2
+        second = background._QUEUE[1]
+        if first.proc.poll() is None:   # still compiling: the second has not started
+            assert second.proc is None
+        assert second.poll(wait=True) and first.ok
+        assert background._QUEUE == []
+        exes = [getattr(e, "inner", e) for e in s._plans.values()]
+        exes = [e for e in exes if isinstance(e, stepmod.StepExecutable)]
+        assert len(exes) == 2
+        for e in exes:
+            n = e.calls_interim
+            s.run([train, loss] if len(e.program.fetches) > 1 else acc, _feed(x, y, 2))
+            assert e.calls_interim == n   # both children are done: compiled from now on
+        s.run([train, loss], _feed(x, y, 3))
+        s.run(acc, _feed(x, y, 3))
+        assert all(_misses(e.fn) == 0 for e in exes), "compiled here instead of loading the children's"

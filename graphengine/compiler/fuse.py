@@ -46,7 +46,7 @@ class Fused:
 
     @property
     def root(self) -> Operation:
-        return self.maps[-1]
+        return self.maps[-1] if self.maps else self.members[-1]  # a lone sink (``split``)
 
     @property
     def name(self) -> str:
@@ -224,4 +224,27 @@ def fuse(p: Program, *, member: Callable[[Operation], bool] | None = None, sinks
                   if t in fetched or any(c not in members and _reads(c, t) for c in consumers.get(t, []))]
         out.append(Fused(tuple(members), tuple(ins), tuple(stored), n_maps=len(maps)))
     n1 = sum(1 for s in out if pos[s.root if isinstance(s, Fused) else s] < p.n_phase1)
+    return p.with_ops(out, n_phase1=n1)
+
+
+def split(p: Program) -> Program:
+    """``p`` (a ``fuse`` result) with every group's members as one-member groups, in the group's
+    order (maps, then sinks), at the group's place. Each member computes what it computes inside
+    its group, rounded to its dtype as there, with reductions accumulating in the same order:
+    the same numbers from loops that depend on one op each, so they are shared by every graph
+    (the first steps of a new plan run on them while its fused step compiles)."""
+    out: list = []
+    n1 = 0
+    for i, op in enumerate(p.ops):
+        parts = [op]
+        if isinstance(op, Fused):
+            parts = []
+            for j, m in enumerate(op.members):
+                sink = j >= len(op.maps)
+                reads = m.inputs[:1] if m.type in BROADCAST_READS or sink else m.inputs
+                parts.append(Fused((m,), tuple(dict.fromkeys(reads)), tuple(m.outputs),
+                                   n_maps=0 if sink else -1))
+        out += parts
+        if i < p.n_phase1:
+            n1 += len(parts)
     return p.with_ops(out, n_phase1=n1)

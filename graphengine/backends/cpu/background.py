@@ -1,30 +1,34 @@
 """Compile a generated step in a background process while the first calls run without it.
 
-``GRAPHENGINE_BACKGROUND_COMPILE`` chooses what the calls before the compiled step is ready do
-(a plan whose compiled step for this argument signature is in neither this process nor the
-disk cache):
+A new plan (a train step, an eval fetch) whose compiled step for this argument signature is
+in neither this process nor the disk cache starts a child process that compiles it, and the
+calls before it is ready run on something that needs no new compiled code.
+``GRAPHENGINE_BACKGROUND_COMPILE`` chooses what:
 
-* unset or ``0`` (the default): nothing in the background; the first call compiles the step.
-* ``1``: deterministic. The generated step's own body runs as Python, calling the same compiled
-  kernels and loop helpers the compiled step calls (only those are compiled in the foreground,
-  and loops shared with earlier graphs are loaded from the disk cache). The step body holds
-  views, calls and the same scalar arithmetic, so every call gives the numbers the compiled
-  step gives (tests/test_step_background.py checks this bit for bit): when the switch happens
-  cannot change a result. Costs ~50-100 us of Python per call until the switch.
-* ``ops``: fastest first step, not deterministic. Calls run op by op on the cached per-op
-  kernels, which round float32 differently from the fused step (fused loops, float64
-  accumulation, SIMD exp/log); the call at which the switch happens depends on how fast the
-  child compiles, so the first steps' numbers can differ run to run.
+* unset or ``1`` (the default): deterministic. The calls run the plan's *interim* step: the
+  same generator's code for ``graphengine.compiler.fuse.split(fused)``, every fused group's
+  members as one-op loops, its body run as Python. Those loops depend on one op each (type,
+  dtypes, ranks, broadcast pattern), never on the graph, so they sit in the kernel cache
+  (``kernels.codegen.kernel_cache_dir``) and a new graph made of known ops loads them instead
+  of compiling. Each computes what its op computes inside the fused loop, in the same dtype
+  and order, so every call gives the numbers the compiled step gives, bit for bit
+  (tests/test_step_opdb.py checks the whole op database, tests/test_step_background.py the
+  switch): when the switch happens cannot change a result. A plan whose interim cannot be
+  built runs the fused step's own body as Python (the same calls: the same numbers), and one
+  whose body needs the compiler compiles in the foreground. Costs ~0.1-0.5 ms of Python per
+  call until the switch.
+* ``0``: nothing in the background; the first call compiles the step (the test suite runs so).
+* ``ops``: op by op on the cached per-op kernels, not deterministic: they round float32
+  differently from the fused step (float64 accumulation, libm exp/log), and the call at which
+  the switch happens depends on how fast the child compiles.
 
 The child (``python -m graphengine.backends.cpu.background``) imports the same generated modules and calls
 ``step.compile(types)`` with the exact Numba argument types (no data), which writes Numba's disk
-cache; the first call after it exits successfully loads the compiled step from that cache. A
-failed child never loses work: the error is logged (logger ``graphengine.compile``) and the
-step compiles in the foreground on the next call.
-
-Why not on by default: every new plan then starts a compiling process that outlives short
-scripts and test sessions (a test suite building many graphs would run a compile per graph next
-to it), and the compiled function itself would be exercised only after the switch.
+cache; the first call after it exits successfully loads the compiled step from that cache. One
+child runs at a time (a second plan's waits its turn: two compiles beside the calls would
+oversubscribe a 2-core machine). A child that outlives its parent finishes its compile, so
+the next process finds the step cached. A failed child never loses work: the error is logged
+(logger ``graphengine.compile``) and the step compiles in the foreground on the next call.
 """
 from __future__ import annotations
 
@@ -45,9 +49,9 @@ CHILD = [sys.executable, "-m", "graphengine.backends.cpu.background"]  # tests p
 
 
 def mode() -> str | None:
-    """None (compile in the foreground), "python" (deterministic) or "ops" (see above)."""
+    """None (compile in the foreground), "python" (deterministic, the default) or "ops"."""
     v = os.environ.get(ENV, "").strip().lower()
-    if v in ("", "0", "false", "no", "off"):
+    if v in ("0", "false", "no", "off"):
         return None
     return "ops" if v == "ops" else "python"
 
@@ -79,6 +83,9 @@ def marker(mod_file: str, types_key: str) -> str:
     return f"{mod_file}.{h}.compiled"
 
 
+_QUEUE: list[Job] = []  # jobs not finished, in start order: only the first one's child runs
+
+
 class Job:
     """One child process compiling one (step module, argument types)."""
 
@@ -87,20 +94,40 @@ class Job:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(types, f)
         self.mark = mark
+        self.args = [mod_file, self.sig_path, mark, *paths]
+        self.proc: subprocess.Popen | None = None
+        self.err = None
+        self.ok: bool | None = None
+        _QUEUE.append(self)
+        _advance()
+
+    def start(self) -> None:
         self.err = tempfile.TemporaryFile()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
-        self.proc = subprocess.Popen([*CHILD, mod_file, self.sig_path, mark, *paths], env=env, cwd=ROOT,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.err)
-        self.ok: bool | None = None
+        try:
+            self.proc = subprocess.Popen([*CHILD, *self.args], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=self.err)
+        except OSError as e:
+            log.error("cannot start a background compile (%s); compiling in the foreground", e)
+            self.err.close()
+            self.ok = False
+            _QUEUE.remove(self)
 
     def poll(self, wait: bool = False) -> bool | None:
-        """None while compiling, else whether the compiled step is on disk."""
+        """None while compiling (or waiting for its turn), else whether the compiled step is on disk."""
+        if self.ok is None and self.proc is None:
+            _advance()
+            while wait and self.ok is None and self.proc is None:  # the jobs before it run first
+                _QUEUE[0].poll(wait=True)
+            if self.proc is None:
+                return self.ok
         if self.ok is None:
             rc = self.proc.wait() if wait else self.proc.poll()
             if rc is None:
                 return None
+            if self in _QUEUE:
+                _QUEUE.remove(self)
             self.ok = rc == 0 and os.path.exists(self.mark)
             if not self.ok:
                 self.err.seek(0)
@@ -112,7 +139,23 @@ class Job:
                 os.unlink(self.sig_path)
             except OSError:
                 pass
+            _advance()
         return self.ok
+
+
+def _advance() -> None:
+    """Reap the running child if it is done; start the first queued one if none runs (one that
+    cannot start is dropped)."""
+    while _QUEUE:
+        head = _QUEUE[0]
+        if head.proc is None:
+            head.start()
+            if head.proc is None:
+                continue  # could not start: dropped, try the next
+            return
+        if head.proc.poll() is not None:
+            head.poll()   # leaves the queue and starts the next
+        return
 
 
 def loop_dirs(mod) -> list[str]:

@@ -113,7 +113,7 @@ class LoopGen:
         in a one-trip loop so that outlining moves it, finalization included, into one helper.
         """
         self.consts_pending = {}
-        dom = f.root.outputs[0]
+        dom = f.root.outputs[0] if f.maps else f.sinks[0].inputs[0]  # a lone sink: over its input
         rank = self.rank(dom)
         dims = self.dims(dom)
         for t in f.outputs:
@@ -186,7 +186,7 @@ class LoopGen:
             pre.append(f"{ra} = np.zeros(({', '.join(acc)},), {_np_type(x)})")
             idx = ", ".join(iv if (i not in axes or (fold and i == rank - 1)) else "0"
                             for i, iv in enumerate(ivars))
-            body.append(f"{ra}[{idx}] += {local[x]}")
+            body.append(f"{ra}[{idx}] += {ref(x)}")
             # mean of nothing is NaN, as in NumPy: 0.0 / 0 under error_model='numpy'
             div = f" / ({' * '.join(dims[i] for i in axes)})" if s.type == "reduce_mean" else ""
             post.append(f"{rf} = {ra}.reshape(-1)")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 import kernels
-from graphengine.compiler.fuse import fuse
+from graphengine.compiler.fuse import fuse, split
 from graphengine.errors import GraphEngineError, ShapeError
 from graphengine.graph import Tensor, shape_str
 from graphengine.ops.facts import resolve_alias, unbroadcast_axes
@@ -77,9 +77,26 @@ class StepBackend:
         exe = StepExecutable(program, fused, lay, mod.step, src)
         exe.mod_file = mod.__file__
         exe.background = background.mode()
-        if exe.background == "python" and not background.python_runnable(mod):
-            exe.background = None  # its body needs the compiler: compile in the foreground
+        if exe.background == "python":
+            exe.interim = self.interim(program, fused)
+            if exe.interim is None and not background.python_runnable(mod):
+                exe.background = None  # its body needs the compiler: compile in the foreground
         return exe
+
+    def interim(self, program, fused) -> StepExecutable | None:
+        """What a new plan's first calls run while its step compiles in the background: the
+        step generated from ``split(fused)`` (one-member loops, shared by every graph and kept in
+        the kernel cache), its body run as Python. The same numbers as the fused step (see
+        ``split``); None when its body needs the compiler."""
+        try:
+            src, lay = generate(split(fused), KERNEL_HASH,
+                                load_loop=lambda s: load_source("oploop", s).__name__)
+        except Unsupported:
+            return None
+        mod = load_source("step", src)
+        if not background.python_runnable(mod):
+            return None
+        return StepExecutable(program, fused, lay, mod.step.py_func, src)
 
 
 class _Signature:
@@ -97,6 +114,7 @@ class StepExecutable:
         self.background: str | None = None  # "python"/"ops": see graphengine.backends.cpu.background
         self.mod_file = ""
         self.calls_interim = 0  # calls that ran before the compiled step was ready
+        self.interim: StepExecutable | None = None  # what they run ("python" mode), if not fn.py_func
         self._fallback: OpExecutor | None = None
         self._feed_order = list(program.feeds)
         self._consts = {t: np.array(t.op.attrs["value"]).reshape(-1) if t.shape == ()
@@ -226,6 +244,10 @@ class StepExecutable:
                 vals = self._fallback.run(feeds if feeds is not None else dict(zip(self._feed_order, given)),
                                           state)
                 return [vals[t] for t in self.program.fetches]
+            if self.interim is not None:
+                isig = self.interim._sigs.get(key)
+                if isig is None or not isig.fallback:
+                    return self.interim.call(given, state, feeds)
             fn = self.fn.py_func  # the same calls, from Python: the same numbers
         if not (self._random_pos or self._guarded):  # the common case: feeds + fixed arguments
             code = fn(*values, *rest)

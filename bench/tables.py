@@ -155,13 +155,14 @@ def first_step_table(fs: dict) -> str:
                      f"{s(g(case, 'first_step_s'))} | {s(g(case, 'eval_s'))} | "
                      f"**{s(g(case, 'to_first_step_s'))}** | {s(g(case, 'spawn_to_first_step_s'))} | "
                      f"{fmt(g(case, 'steady_steps_per_s'))} | {note} |")
-    lines += ["", "new graph: a fresh GRAPHENGINE_CACHE_DIR and logits scaled by a random unique "
-              "constant, Numba kernel cache (NUMBA_CACHE_DIR) warmed by an earlier process; cold: fresh "
-              "empty GRAPHENGINE_CACHE_DIR and NUMBA_CACHE_DIR; same graph: the caches a previous process "
+    lines += ["", "new graph: a fresh GRAPHENGINE_CACHE_DIR (steps, fused loops) and logits scaled by a "
+              "random unique constant; the kernel caches (NUMBA_CACHE_DIR, GRAPHENGINE_KERNEL_CACHE_DIR: "
+              "the package's kernels and the per-op loops of the first steps) warmed by an earlier process; "
+              "cold: every cache empty; same graph: the caches a previous process "
               "of the same program filled. import..: from before `import numpy` / `import "
               "graphengine.compat.v1` to the first `sess.run([train_step, loss])` returned; spawn..: "
-              "from starting the interpreter. Steady steps/s: B=100 sess.run after warm-up. Target for "
-              "steady state: unchanged or better."]
+              "from starting the interpreter. Steady steps/s: B=100 sess.run after warm-up and after the "
+              "background compiles finished (the compiled step). Target for steady state: unchanged or better."]
     lines += [f"error: {e[-300:]}" for e in fs.get("errors", [])]
     return "\n".join(lines)
 

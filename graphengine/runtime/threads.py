@@ -27,19 +27,10 @@ INTERVAL = 0.2  # seconds between checks (a read of /proc/stat: ~20 us)
 
 
 def quiet_blas_import() -> None:
-    """Load the BLAS that Numba's np.dot calls with idle threads that sleep instead of spin."""
-    key = "OPENBLAS_THREAD_TIMEOUT"
-    had = key in os.environ
-    old = os.environ.get(key)
-    if not had:
-        os.environ[key] = "1"
-    try:
-        import scipy.linalg.cython_blas  # noqa: F401  (the library Numba binds np.dot to)
-    finally:
-        if not had:
-            os.environ.pop(key, None)
-        elif old is not None:
-            os.environ[key] = old
+    """Load the BLAS Numba's np.dot calls (``kernels.cpu.blas``: without importing all of
+    scipy.linalg; idle threads sleep instead of spin)."""
+    from kernels.cpu.blas import load
+    load()
 
 
 class BlasThreads:

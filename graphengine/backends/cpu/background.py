@@ -158,6 +158,20 @@ def _advance() -> None:
         return
 
 
+def pending() -> int:
+    """Background compiles of this process not yet finished (running or queued)."""
+    _advance()
+    return len(_QUEUE)
+
+
+def wait_all() -> bool:
+    """Wait for every background compile of this process; whether all succeeded."""
+    ok = True
+    while _QUEUE:
+        ok = bool(_QUEUE[0].poll(wait=True)) and ok
+    return ok
+
+
 def loop_dirs(mod) -> list[str]:
     """Where the generated modules a step imports live (an earlier cache dir, for loops this
     process loaded before the cache dir changed)."""

@@ -27,9 +27,10 @@ KERNELS_FORBIDDEN = ("graphengine.runtime", "graphengine.compiler", "graphengine
 # reaches kernels/ and the backends: the backend loading. They are lazy so that
 # ``import graphengine`` never imports Numba or CuPy.
 LAZY_BACKEND_LOADING = {
-    # make_backend: the kernel registry (op-by-op backends), the CPU step and the GPU backend
+    # make_backend: the kernel registry (op-by-op backends), the CPU step and the GPU backend,
+    # and the BLAS library the CPU kernels call
     "graphengine.runtime.backends": {"kernels.registry", "graphengine.backends.cpu.step",
-                                     "graphengine.backends.cuda.backend"},
+                                     "graphengine.backends.cuda.backend", "kernels.cpu.blas"},
     # plans holding string tensors: op by op on the wrapped backend's kernels
     "graphengine.runtime.hoststrings": {"kernels.registry", "graphengine.backends.cuda.backend"},
 }

@@ -50,8 +50,8 @@ def _make_backend(device: str, jit: str | None) -> Backend:
     if dev == "reference":
         return KernelBackend("reference")
     if dev == "cpu":
-        from .threads import quiet_blas_import
-        quiet_blas_import()  # before Numba binds np.dot to SciPy's BLAS
+        from kernels.cpu.blas import load
+        load()  # before Numba binds np.dot: SciPy's BLAS without all of scipy.linalg, threads that sleep
     if dev == "cuda":
         from graphengine.backends.cuda.backend import CudaBackend  # raises a clear error without a GPU
         return CudaBackend(jit=jit)

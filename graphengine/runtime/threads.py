@@ -7,7 +7,7 @@ process's own time) and give BLAS the cores left over, at least one and at most 
 (``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS``, or ``ConfigProto(
 intra_op_parallelism_threads=N)``; default: every core this process may run on). Idle OpenBLAS
 threads are also told to sleep at once instead of spinning for ~0.1 s
-(``OPENBLAS_THREAD_TIMEOUT``, read when the BLAS library loads; restored afterwards).
+(``OPENBLAS_THREAD_TIMEOUT``, read when the BLAS library loads: ``kernels.cpu.blas``).
 
 While other processes hold cores, the thread that calls the steps is pinned to the cores they
 leave idle, and gets its affinity back when they leave.
@@ -24,13 +24,6 @@ from typing import Any
 
 _USER_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 INTERVAL = 0.2  # seconds between checks (a read of /proc/stat: ~20 us)
-
-
-def quiet_blas_import() -> None:
-    """Load the BLAS Numba's np.dot calls (``kernels.cpu.blas``: without importing all of
-    scipy.linalg; idle threads sleep instead of spin)."""
-    from kernels.cpu.blas import load
-    load()
 
 
 class BlasThreads:

@@ -77,6 +77,10 @@ class StepBackend:
         exe = StepExecutable(program, fused, lay, mod.step, src)
         exe.mod_file = mod.__file__
         exe.background = background.mode()
+        if "kernels.cpu.mpi_lib" in src:
+            # importing the step initializes MPI: a child would join the job as a second copy
+            # of this rank. Every rank compiles in the foreground (at the same step, too).
+            exe.background = None
         if exe.background == "python":
             exe.interim = self.interim(program, fused)
             if exe.interim is None and not background.python_runnable(mod):

@@ -202,3 +202,27 @@ def test_one_child_at_a_time(fresh, tmp_path):
         s.run([train, loss], _feed(x, y, 3))
         s.run(acc, _feed(x, y, 3))
         assert all(_misses(e.fn) == 0 for e in exes), "compiled here instead of loading the children's"
+
+
+def test_interim_step_error_names_the_op_and_leaves_the_state(fresh):
+    """A failing op inside the interim step reports like the compiled step: the op, the user's
+    line, and the variables as they were."""
+    fresh.setenv(background.ENV, "1")
+    fresh.setattr(background, "CHILD", [sys.executable, "-c", "import time; time.sleep(60)"])
+    x, y, loss, train = _graph(ge.nn.elu)
+    with ge.Session() as s:
+        s.run(ge.global_variables_initializer())
+        feed = _feed(x, y, 0)
+        s.run(train, feed)
+        exe = _train_exe(s)
+        assert exe.interim is not None and exe.calls_interim == 1
+        before = s.run(ge.global_variables())
+        bad = dict(feed)
+        bad[y] = feed[y].copy()
+        bad[y][2] = 7
+        with pytest.raises(ge.GraphEngineError) as e:
+            s.run(train, bad)
+        assert "sparse_softmax" in str(e.value) and "test_step_background.py" in str(e.value), str(e.value)
+        assert exe.calls_interim == 2
+        for a, b in zip(before, s.run(ge.global_variables())):
+            np.testing.assert_array_equal(a, b)

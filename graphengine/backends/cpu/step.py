@@ -92,15 +92,15 @@ class StepBackend:
         step generated from ``split(fused)`` (one-member loops, shared by every graph and kept in
         the kernel cache), its body run as Python. The same numbers as the fused step (see
         ``split``); None when its body needs the compiler."""
+        parts = split(fused)
         try:
-            src, lay = generate(split(fused), KERNEL_HASH,
-                                load_loop=lambda s: load_source("oploop", s).__name__)
+            src, lay = generate(parts, KERNEL_HASH, load_loop=lambda s: load_source("oploop", s).__name__)
         except Unsupported:
             return None
         mod = load_source("step", src)
         if not background.python_runnable(mod):
             return None
-        return StepExecutable(program, fused, lay, mod.step.py_func, src)
+        return StepExecutable(program, parts, lay, mod.step.py_func, src)
 
 
 class _Signature:

@@ -116,3 +116,41 @@ def test_a_pin_that_another_process_shares_is_given_up_until_the_machine_is_quie
     p.update(4.0, 400, 2.5, {0: 200, 1: 200})   # quiet (only our work): spell over
     p.update(5.0, 500, 3.0, {0: 300, 1: 200})   # busy again, core 1 idle: pins again
     assert calls == [{1}, {0, 1}, {1}]
+
+
+def test_the_policy_sets_the_threads_of_scipys_openblas_not_numpys():
+    """NumPy's wheel bundles an OpenBLAS whose file is also named ``libscipy_openblas64_``: the
+    thread count must go to SciPy's (``scipy.libs``), the one Numba's np.dot calls, whichever
+    of the two loaded first."""
+    from graphengine.runtime.threads import pick_scipy_openblas
+    np_lib = "/site/numpy.libs/libscipy_openblas64_-32a4.so"
+    sp_lib = "/site/scipy.libs/libscipy_openblas-6cdc.so"
+    assert pick_scipy_openblas([np_lib, sp_lib]) == 1
+    assert pick_scipy_openblas([sp_lib, np_lib]) == 0
+    assert pick_scipy_openblas(["/usr/lib/libopenblas.so.0"]) == 0   # one BLAS for both (distros, conda)
+    assert pick_scipy_openblas([np_lib, "/usr/lib/libopenblas.so.0"]) == 1
+    assert pick_scipy_openblas([]) is None
+
+
+def test_the_setter_reaches_the_blas_the_kernels_call():
+    """Live: the library whose threads the policy sets is SciPy's whenever SciPy's is loaded."""
+    import os
+
+    import pytest
+
+    import graphengine as ge
+    from graphengine.runtime import threads
+    ge.Session().close()   # loads the BLAS the kernels use
+    setter = threads._find_setter()
+    if setter is False:
+        pytest.skip("threadpoolctl finds no OpenBLAS")
+    from threadpoolctl import ThreadpoolController
+    lib = next(c for c in ThreadpoolController().lib_controllers if c.filepath == setter.__self__.filepath)
+    old = lib.num_threads
+    try:
+        setter(1)
+        assert lib.num_threads == 1
+        assert "numpy.libs" not in lib.filepath.replace(os.sep, "/") or not any(
+            "scipy.libs" in (c.filepath or "") for c in ThreadpoolController().lib_controllers)
+    finally:
+        setter(old)

@@ -162,6 +162,20 @@ class BlasThreads:
         self.current = n
 
 
+def pick_scipy_openblas(paths: list[str]) -> int | None:
+    """Which of the loaded OpenBLAS libraries (their paths) is SciPy's, the one Numba's np.dot
+    calls: the file in ``scipy.libs`` (a wheel), else any but NumPy's own (``numpy.libs``, whose
+    file is also named ``libscipy_openblas64_``), else the first; None when there is none."""
+    norm = [p.replace(os.sep, "/") for p in paths]
+    for i, p in enumerate(norm):
+        if "/scipy.libs/" in p:
+            return i
+    for i, p in enumerate(norm):
+        if "/numpy.libs/" not in p:
+            return i
+    return 0 if paths else None
+
+
 def _find_setter() -> Any:
     """set_num_threads of the OpenBLAS that SciPy (and so Numba's np.dot) uses, or False."""
     try:
@@ -170,10 +184,10 @@ def _find_setter() -> Any:
     except Exception:  # noqa: BLE001 - no threadpoolctl: leave BLAS alone
         return False
     libs = [lib for lib in ctl.lib_controllers if lib.internal_api == "openblas"]
-    scipy_libs = [lib for lib in libs if "scipy" in (lib.filepath or "")] or libs
-    if not scipy_libs:
+    lib = pick_scipy_openblas([lib.filepath or "" for lib in libs])
+    if lib is None:
         return False
-    lib = scipy_libs[0]
+    lib = libs[lib]
     return lib.set_num_threads
 
 

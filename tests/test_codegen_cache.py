@@ -158,3 +158,19 @@ def test_two_processes_writing_the_same_new_modules_at_once(cache):
         assert p.returncode == 0 and out.strip() == "ok", err
     assert len([n for n in os.listdir(cache) if n.endswith(".py")]) == 40
     assert not [n for n in os.listdir(cache) if n.endswith(".tmp")]
+
+
+def test_per_op_kernels_live_in_the_kernel_cache_dir(tmp_path, monkeypatch):
+    """Per-op generated kernels ("ew", "oploop") go to GRAPHENGINE_KERNEL_CACHE_DIR (default:
+    kernels/ inside the cache dir), graph-level code to GRAPHENGINE_CACHE_DIR."""
+    from kernels import codegen
+    monkeypatch.setenv("GRAPHENGINE_CACHE_DIR", str(tmp_path / "ge"))
+    monkeypatch.delenv("GRAPHENGINE_KERNEL_CACHE_DIR", raising=False)
+    assert codegen.kernel_cache_dir() == str(tmp_path / "ge" / "kernels")
+    monkeypatch.setenv("GRAPHENGINE_KERNEL_CACHE_DIR", str(tmp_path / "k"))
+    tag = str(tmp_path).replace("/", "_")
+    op = codegen.load_source("oploop", f"X = 1  # {tag}\n")
+    graph = codegen.load_source("loop", f"X = 2  # {tag}\n")
+    assert os.path.dirname(op.__file__) == str(tmp_path / "k")
+    assert os.path.dirname(graph.__file__) == str(tmp_path / "ge")
+    assert oct(os.stat(tmp_path / "k").st_mode & 0o777) == "0o700"

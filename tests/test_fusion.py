@@ -9,7 +9,7 @@ import pytest
 
 import graphengine as ge
 from graphengine.compiler import compile_program
-from graphengine.compiler.fuse import Fused, fuse
+from graphengine.compiler.fuse import Fused, fuse, split
 
 
 def _autoencoder(dims=(12, 6, 12), seed=0):
@@ -48,6 +48,30 @@ def test_loss_and_last_layer_backward_are_one_group():
     assert "pow" not in stored and "expand_like" not in stored, stored
     # every other group is also a bias-gradient column sum fused into an activation gradient
     assert sum(1 for g in groups if any(m.type == "sum_to_like" for m in g.sinks)) == len(params) // 2
+
+
+def test_split_gives_each_member_its_own_group_in_the_groups_order():
+    """``split`` (a new plan's interim step): every fused member becomes a one-member group at
+    its group's place, maps before sinks; nothing else moves."""
+    x, loss, params = _autoencoder()
+    p = fuse(compile_program([loss] + ge.gradients(loss, params), [], [x]))
+    q = split(p)
+    expect = []
+    for s in p.ops:
+        expect += list(s.members) if isinstance(s, Fused) else [s]
+    got = [s.members[0] if isinstance(s, Fused) else s for s in q.ops]
+    assert got == expect
+    for s in q.ops:
+        if not isinstance(s, Fused):
+            continue
+        (m,) = s.members
+        assert s.outputs == tuple(m.outputs)   # every member's value is stored
+        sink = m.type in ("reduce_sum", "reduce_mean") or (m.type == "sum_to_like" and s.n_maps == 0)
+        assert (s.n_maps == 0) == sink and s.root is m
+        assert set(s.inputs) <= set(m.inputs)
+    # the phase boundary (ops before any variable update) moves with the members
+    n1 = sum(len(s.members) if isinstance(s, Fused) else 1 for s in p.ops[:p.n_phase1])
+    assert q.n_phase1 == n1 and q.fetches == p.fetches
 
 
 def test_fuse_keeps_a_reduction_out_when_its_value_is_needed_inside():

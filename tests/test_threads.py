@@ -1,4 +1,6 @@
 """The BLAS thread policy: threads follow the cores other processes leave free."""
+import os
+
 import graphengine.runtime.threads as th
 
 
@@ -154,3 +156,28 @@ def test_the_setter_reaches_the_blas_the_kernels_call():
             "scipy.libs" in (c.filepath or "") for c in ThreadpoolController().lib_controllers)
     finally:
         setter(old)
+
+
+def test_blas_loads_without_importing_scipy_linalg():
+    """kernels.cpu.blas loads the cython_blas module Numba's np.dot needs without the whole
+    scipy.linalg package (0.3 s), and scipy.linalg still works, attribute included, afterwards."""
+    import subprocess
+    import sys
+    code = (
+        "import sys, numpy as np, graphengine as ge\n"
+        "x = ge.placeholder(ge.float32, (None, 70)); w = ge.Variable(np.ones((70, 80), np.float32))\n"
+        "s = ge.Session(); s.run(ge.global_variables_initializer())\n"
+        "print(float(s.run(ge.reduce_sum(x @ w), {x: np.ones((90, 70), np.float32)})))\n"
+        "import kernels.cpu.blas as b; print(b.load())\n"
+        "print('scipy.linalg' in sys.modules)\n"
+        "import scipy.linalg\n"
+        "print(scipy.linalg.cython_blas is sys.modules['scipy.linalg.cython_blas'],\n"
+        "      scipy.linalg.solve(np.eye(2), np.ones(2)).tolist())\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.split()
+    assert lines[0] == str(90 * 70 * 80 * 1.0) and lines[1] == "loaded", r.stdout
+    assert lines[2] == "False", "scipy.linalg was imported"
+    assert lines[3] == "True", r.stdout

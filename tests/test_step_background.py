@@ -226,3 +226,20 @@ def test_interim_step_error_names_the_op_and_leaves_the_state(fresh):
         assert exe.calls_interim == 2
         for a, b in zip(before, s.run(ge.global_variables())):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_second_batch_size_waits_for_the_same_compile(fresh):
+    """A ragged last batch has the same Numba argument types: it joins the running compile
+    instead of queueing a second one, and runs the interim step meanwhile."""
+    fresh.setenv(background.ENV, "1")
+    fresh.setattr(background, "CHILD", [sys.executable, "-c", "import time; time.sleep(60)"])
+    x, y, loss, train = _graph(ge.nn.selu)
+    with ge.Session() as s:
+        s.run(ge.global_variables_initializer())
+        s.run(train, _feed(x, y, 0))
+        rng = np.random.default_rng(5)
+        s.run(train, {x: rng.normal(size=(5, 4)).astype(np.float32), y: rng.integers(0, 3, 5)})
+        exe = _train_exe(s)
+        assert len(exe._sigs) == 2 and exe.calls_interim == 2
+        jobs = {id(sig.waiting) for sig in exe._sigs.values()}
+        assert len(jobs) == 1 and len(background._QUEUE) == 1

@@ -118,6 +118,7 @@ class StepExecutable:
         self.background: str | None = None  # "python"/"ops": see graphengine.backends.cpu.background
         self.mod_file = ""
         self.calls_interim = 0  # calls that ran before the compiled step was ready
+        self._jobs: dict = {}   # Numba argument types -> its background compile
         self.interim: StepExecutable | None = None  # what they run ("python" mode), if not fn.py_func
         self._fallback: OpExecutor | None = None
         self._feed_order = list(program.feeds)
@@ -316,9 +317,13 @@ class StepExecutable:
             mark = background.marker(self.mod_file, repr(types))
             if os.path.exists(mark):
                 return False
+            same = self._jobs.get(types)   # another feed-shape signature, same Numba types
+            if same is not None and same.ok is not False:
+                sig.waiting = same
+                return same.poll() is None
             try:
-                sig.waiting = background.Job(self.mod_file, types, mark,
-                                             background.loop_dirs(sys.modules[self.fn.py_func.__module__]))
+                sig.waiting = self._jobs[types] = background.Job(
+                    self.mod_file, types, mark, background.loop_dirs(sys.modules[self.fn.py_func.__module__]))
             except (OSError, pickle.PicklingError) as e:
                 background.log.error("cannot start a background compile (%s); compiling in the foreground", e)
                 return False

@@ -243,3 +243,20 @@ def test_a_second_batch_size_waits_for_the_same_compile(fresh):
         assert len(exe._sigs) == 2 and exe.calls_interim == 2
         jobs = {id(sig.waiting) for sig in exe._sigs.values()}
         assert len(jobs) == 1 and len(background._QUEUE) == 1
+
+
+def test_no_interim_step_is_built_for_a_step_already_compiled(fresh):
+    """A plan whose compiled step exists (here: in this process, after the first session's
+    switch) runs it from the first call; the interim step is never generated."""
+    fresh.setenv(background.ENV, "1")
+    x, y, loss, train = _graph(ge.nn.softsign)
+    with ge.Session() as s:
+        s.run(ge.global_variables_initializer())
+        s.run(train, _feed(x, y, 0))
+        assert _train_exe(s).wait_background()
+        s.run(train, _feed(x, y, 1))
+    with ge.Session() as s:
+        s.run(ge.global_variables_initializer())
+        s.run(train, _feed(x, y, 0))
+        exe = _train_exe(s)
+        assert exe.calls_interim == 0 and exe.interim is None and exe.interim_builder is not None

@@ -82,9 +82,9 @@ class StepBackend:
             # of this rank. Every rank compiles in the foreground (at the same step, too).
             exe.background = None
         if exe.background == "python":
-            exe.interim = self.interim(program, fused)
-            if exe.interim is None and not background.python_runnable(mod):
-                exe.background = None  # its body needs the compiler: compile in the foreground
+            # built on the first call that needs it (a step cached on disk never does)
+            exe.interim_builder = lambda: self.interim(program, fused)
+            exe.body_runnable = background.python_runnable(mod)
         return exe
 
     def interim(self, program, fused) -> StepExecutable | None:
@@ -120,6 +120,8 @@ class StepExecutable:
         self.calls_interim = 0  # calls that ran before the compiled step was ready
         self._jobs: dict = {}   # Numba argument types -> its background compile
         self.interim: StepExecutable | None = None  # what they run ("python" mode), if not fn.py_func
+        self.interim_builder = None  # builds ``interim`` when a call first needs it
+        self.body_runnable = False   # whether fn's own body may run as Python instead
         self._fallback: OpExecutor | None = None
         self._feed_order = list(program.feeds)
         self._consts = {t: np.array(t.op.attrs["value"]).reshape(-1) if t.shape == ()
@@ -317,6 +319,10 @@ class StepExecutable:
             mark = background.marker(self.mod_file, repr(types))
             if os.path.exists(mark):
                 return False
+            if self.interim_builder is not None:
+                self.interim, self.interim_builder = self.interim_builder(), None
+            if self.background == "python" and self.interim is None and not self.body_runnable:
+                return False   # nothing to run meanwhile that gives the same numbers: compile here
             same = self._jobs.get(types)   # another feed-shape signature, same Numba types
             if same is not None and same.ok is not False:
                 sig.waiting = same

@@ -260,3 +260,39 @@ def test_no_interim_step_is_built_for_a_step_already_compiled(fresh):
         s.run(train, _feed(x, y, 0))
         exe = _train_exe(s)
         assert exe.calls_interim == 0 and exe.interim is None and exe.interim_builder is not None
+
+
+def _dropout_bn_trajectory(steps=4):
+    ge.reset_default_graph()
+    ge.set_random_seed(7)
+    x = ge.placeholder(ge.float32, (None, 12))
+    y = ge.placeholder(ge.int64, (None,))
+    h = ge.layers.dense(x, 16, activation=ge.nn.relu)
+    h = ge.layers.dropout(h, rate=0.3, training=True)
+    h = ge.layers.batch_normalization(h, training=True)
+    loss = ge.reduce_mean(ge.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=ge.layers.dense(h, 3)))
+    with ge.control_dependencies(ge.get_default_graph().get_collection(ge.layers.UPDATE_OPS)):
+        train = ge.train.MomentumOptimizer(0.05, 0.9).minimize(loss)
+    r = np.random.default_rng(0)
+    with ge.Session() as s:
+        s.run(ge.global_variables_initializer())
+        out = [s.run([train, loss], {x: r.normal(size=(10, 12)).astype(np.float32), y: r.integers(0, 3, 10)})[1]
+               for _ in range(steps)]
+        interim = sum(getattr(e, "inner", e).calls_interim for e in s._plans.values()
+                      if isinstance(getattr(e, "inner", e), stepmod.StepExecutable))
+        return np.array(out), s.run(ge.global_variables()), interim
+
+
+def test_interim_step_with_dropout_and_batch_norm_equals_the_compiled_step(fresh):
+    """Random draws (dropout), batch-norm moving averages and momentum: the interim calls give
+    the compiled step's numbers bit for bit."""
+    fresh.setenv(background.ENV, "1")
+    fresh.setattr(background, "CHILD", [sys.executable, "-c", "import time; time.sleep(60)"])
+    losses, vals, interim = _dropout_bn_trajectory()
+    assert interim == 4
+    fresh.setenv(background.ENV, "0")
+    ref_losses, ref_vals, none = _dropout_bn_trajectory()
+    assert none == 0
+    np.testing.assert_array_equal(losses, ref_losses)
+    for a, b in zip(vals, ref_vals):
+        np.testing.assert_array_equal(a, b)

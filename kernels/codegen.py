@@ -107,6 +107,21 @@ def _unsafe(d: str) -> str | None:
     return None
 
 
+def _private_dir(d: str, what: str, var: str) -> str | None:
+    """``d``, created private (mode 0700), or None with a warning once when it cannot be created
+    or is writable by other users (generated modules then live in memory only)."""
+    try:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        why = _unsafe(d)
+    except OSError as e:
+        why = f"cannot be used ({e.strerror or e})"
+    if why is None:
+        return d
+    _warn_once(f"dir:{d}:{why}", f"graphengine: the {what} {d!r} {why}; "
+               f"compiling without a disk cache (set {var} to a private directory)")
+    return None
+
+
 def cache_dir() -> str | None:
     """Where generated kernels live: $GRAPHENGINE_CACHE_DIR, else the user's cache dir (created
     private, mode 0700). None, with a warning once, when that directory cannot be created or is
@@ -115,16 +130,7 @@ def cache_dir() -> str | None:
     if not d:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         d = os.path.join(base, "graphengine")
-    try:
-        os.makedirs(d, mode=0o700, exist_ok=True)
-        why = _unsafe(d)
-    except OSError as e:
-        why = f"cannot be used ({e.strerror or e})"
-    if why is None:
-        return d
-    _warn_once(f"dir:{d}:{why}", f"graphengine: the generated-code cache directory {d!r} {why}; "
-               "compiling without a disk cache (set GRAPHENGINE_CACHE_DIR to a private directory)")
-    return None
+    return _private_dir(d, "generated-code cache directory", "GRAPHENGINE_CACHE_DIR")
 
 
 # generated modules that depend on one op, never on a graph: the kernels the op-by-op executor
@@ -142,16 +148,7 @@ def kernel_cache_dir() -> str | None:
         if base is None:
             return None
         d = os.path.join(base, "kernels")
-    try:
-        os.makedirs(d, mode=0o700, exist_ok=True)
-        why = _unsafe(d)
-    except OSError as e:
-        why = f"cannot be used ({e.strerror or e})"
-    if why is None:
-        return d
-    _warn_once(f"dir:{d}:{why}", f"graphengine: the kernel cache directory {d!r} {why}; compiling "
-               "without a disk cache (set GRAPHENGINE_KERNEL_CACHE_DIR to a private directory)")
-    return None
+    return _private_dir(d, "kernel cache directory", "GRAPHENGINE_KERNEL_CACHE_DIR")
 
 
 def _stored(d: str, name: str, data: bytes) -> str | None:

@@ -109,7 +109,12 @@ def _tf1_program(nonce: float, dirs: dict, quick: bool) -> dict:
     args = {"nonce": nonce, "warmup_s": 0.2 if quick else 1.0, "timed_s": 0.3 if quick else 1.0}
     cmd = [sys.executable, os.path.join(ROOT, "bench", "tf1_first_step.py"), json.dumps(args)]
     t_spawn = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=_env(dirs), timeout=600, cwd=ROOT)
+    env = _env(dirs)
+    # as users' Python runs: modules load from their bytecode caches (pip writes them at install,
+    # a plain checkout on first import); a PYTHONDONTWRITEBYTECODE=1 in the bench's own environment
+    # would add ~0.13 s of compiling graphengine's and kernels' sources to every row
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     if p.returncode or not lines:
         return {"error": (p.stderr or p.stdout).strip()[-2000:]}

@@ -28,9 +28,10 @@ KERNELS_FORBIDDEN = ("graphengine.runtime", "graphengine.compiler", "graphengine
 # ``import graphengine`` never imports Numba or CuPy.
 LAZY_BACKEND_LOADING = {
     # make_backend: the kernel registry (op-by-op backends), the CPU step and the GPU backend,
-    # and the BLAS library the CPU kernels call
+    # the BLAS library the CPU kernels call, and Numba's cache loads without the compiler's set-up
     "graphengine.runtime.backends": {"kernels.registry", "graphengine.backends.cpu.step",
-                                     "graphengine.backends.cuda.backend", "kernels.cpu.blas"},
+                                     "graphengine.backends.cuda.backend", "kernels.cpu.blas",
+                                     "kernels.cpu.jitstart"},
     # plans holding string tensors: op by op on the wrapped backend's kernels
     "graphengine.runtime.hoststrings": {"kernels.registry", "graphengine.backends.cuda.backend"},
 }

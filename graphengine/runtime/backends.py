@@ -52,6 +52,8 @@ def _make_backend(device: str, jit: str | None) -> Backend:
     if dev == "cpu":
         from kernels.cpu.blas import load
         load()  # before Numba binds np.dot: SciPy's BLAS without all of scipy.linalg, threads that sleep
+        from kernels.cpu.jitstart import install
+        install()  # cached steps and kernels load without initialising Numba's compiler
     if dev == "cuda":
         from graphengine.backends.cuda.backend import CudaBackend  # raises a clear error without a GPU
         return CudaBackend(jit=jit)

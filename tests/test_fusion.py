@@ -149,7 +149,7 @@ def test_plan_info_lists_the_passes_and_fused_reductions():
     with ge.Session() as sess:
         sess.run(ge.global_variables_initializer())
         info = sess.plan_info([opt, loss], {x: np.ones((3, 12), np.float32)})
-    assert info["passes"] == ["prune", "simplify", "schedule", "fuse", "layout", "plan_memory", "emit"]
+    assert info["passes"] == ["prune", "simplify", "schedule", "fuse", "fold_updates", "layout", "plan_memory", "emit"]
     assert info["fused_reductions"] >= 3  # the loss mean and both bias-gradient column sums
 
 

@@ -28,6 +28,10 @@ MODULE = textwrap.dedent("""
             s += d[k] * hash(k) % 7
         return y, s, np.dot(x[:4].reshape(2, 2), x[4:8].reshape(2, 2))
 
+    @numba.vectorize(cache=True)
+    def vadd(a, b):                   # a DUFunc: its builder lowers a wrapper after the load
+        return a + b
+
     @numba.njit(cache=True)
     def fails(x):
         if x < 0:
@@ -52,13 +56,14 @@ PROBE = textwrap.dedent("""
     except ValueError as e:
         err = str(e)
     refreshed = "numba.np.arraymath" in sys.modules
+    v = cachedmod.vadd(np.arange(3), np.arange(3)).tolist()
     hits = sum(cachedmod.work.stats.cache_hits.values())
     import numba
     @numba.njit
     def fresh(a):                     # a compile after the lazy loads, calling a loaded function
         return np.sum(cachedmod.work(a, np.array([1]))[0]) + np.linalg.norm(a)
     print(json.dumps({"installed": installed, "y": y.tolist(), "s": int(s), "m": m.tolist(),
-                      "err": err, "refreshed_before_compile": refreshed, "hits": hits,
+                      "err": err, "refreshed_before_compile": refreshed, "v": v, "hits": hits,
                       "fresh": float(fresh(x))}))
 """)
 
@@ -85,9 +90,9 @@ def test_cached_functions_load_without_the_refresh_and_give_the_same_results(cac
     lazy = _probe(tmp_path, "1")
     assert lazy["installed"] is True and lazy["hits"] == 1
     assert lazy["refreshed_before_compile"] is False   # the registries' imports did not run
-    for k in ("y", "s", "m", "err", "fresh"):
+    for k in ("y", "s", "m", "err", "fresh", "v"):
         assert lazy[k] == first[k], k
-    assert lazy["err"] == "negative input"
+    assert lazy["err"] == "negative input" and lazy["v"] == [0, 2, 4]
     import numpy as np
     x = np.linspace(-1, 1, 10)
     np.testing.assert_allclose(lazy["y"], np.exp(x) + x ** 2, rtol=1e-15)
@@ -105,19 +110,18 @@ def test_turned_off_numba_loads_as_it_does_by_itself(cached_module):
 
 def test_install_and_uninstall_in_process():
     from numba.core import caching
+    from numba.core.dispatcher import Dispatcher
     from kernels.cpu import jitstart
-    orig = caching.Cache.load_overload
-    was = jitstart._STATE["installed"]
+    saved = caching.Cache.load_overload, Dispatcher.compile, jitstart._STATE["installed"]
     try:
         jitstart.uninstall()
-        base = caching.Cache.load_overload
+        base, compile_base = caching.Cache.load_overload, Dispatcher.compile
         assert jitstart.install() is True
-        assert caching.Cache.load_overload is not base
+        assert caching.Cache.load_overload is not base and Dispatcher.compile is not compile_base
         assert caching.Cache.load_overload.numba_original is base
         assert jitstart.install() is True          # once
         assert caching.Cache.load_overload.numba_original is base
         jitstart.uninstall()
-        assert caching.Cache.load_overload is base
+        assert caching.Cache.load_overload is base and Dispatcher.compile is compile_base
     finally:
-        caching.Cache.load_overload = orig
-        jitstart._STATE["installed"] = was
+        caching.Cache.load_overload, Dispatcher.compile, jitstart._STATE["installed"] = saved

@@ -256,7 +256,8 @@ class Session:
     def plan_info(self, fetches: Any, feed_dict: dict | None = None) -> dict:
         """How ``run(fetches, feed_dict)`` executes: ``executor`` ("compiled step" or "op by op"),
         ``reason`` when not compiled, ``passes`` (the compiler passes the plan went through, in
-        order), and counts of ops, fused loops, reductions fused into them and pooled buffers.
+        order), and counts of ops, fused loops, reductions fused into them, pooled buffers and
+        gradient-descent updates folded into their gradient's GEMM (``folded_updates``).
 
         >>> import graphengine as ge
         >>> x = ge.placeholder(ge.float32, (None, 2))
@@ -277,6 +278,7 @@ class Session:
             info["fused_loops"] = sum(1 for s in exe.fused.ops if getattr(s, "type", "") == "fused")
             info["fused_reductions"] = sum(len(getattr(s, "sinks", ())) for s in exe.fused.ops)
             info["buffers"] = len(exe.lay.slot_dtype)
+            info["folded_updates"] = len(exe.lay.update_steps)   # updates done by their GEMM
             info["batch_sizes_seen"] = len(exe._sigs)
         else:
             info["reason"] = getattr(exe, "why_not_compiled", f"backend {self.backend.name!r} runs op by op")

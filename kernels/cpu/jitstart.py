@@ -15,6 +15,9 @@ symbols a registry import adds: ``numba.cpython.hashing`` registers them when im
 context itself; a parallel function's threading layer is launched by the cache entry's
 ``reload_init``, as before.
 
+Only ``@njit`` dispatchers load lazily: the ufunc builder behind ``@vectorize`` lowers a wrapper
+with the target right after its cache load, so its loads keep Numba's refresh.
+
 ``install()`` is called once, by the CPU backend; it leaves Numba as it is (and says so) if
 Numba's cache class does not have the shape this was written against.
 ``GRAPHENGINE_LAZY_NUMBA_INIT=0`` turns it off.
@@ -22,41 +25,62 @@ Numba's cache class does not have the shape this was written against.
 from __future__ import annotations
 
 import os
+import threading
 
 _STATE = {"installed": False}
 
 
 def install() -> bool:
-    """Make Numba's cache loads skip the compiler's refresh; True when installed."""
+    """Make Numba's cache loads for ``@njit`` functions skip the compiler's refresh; True when
+    installed. Other users of Numba's cache (``@vectorize``'s ufunc builder, ``@cfunc``, CUDA)
+    go on refreshing: the ufunc builder lowers a wrapper with the target right after its load."""
     if _STATE["installed"]:
         return True
     if os.environ.get("GRAPHENGINE_LAZY_NUMBA_INIT", "1").strip() == "0":
         return False
     from numba.core import caching
+    from numba.core.dispatcher import Dispatcher
     from numba.core.runtime import nrt
     import numba.cpython.hashing  # noqa: F401 - its import registers the hash-secret symbols
     cls = caching.Cache
     if not all(hasattr(cls, a) for a in ("load_overload", "_load_overload",
-                                         "_guard_against_spurious_io_errors")):
+                                         "_guard_against_spurious_io_errors")) \
+            or not hasattr(Dispatcher, "compile"):
         return False
+    numba_load, numba_compile = cls.load_overload, Dispatcher.compile
+    local = threading.local()
 
     def load_overload(self, sig, target_context):
-        """Numba's ``Cache.load_overload`` without ``target_context.refresh()``."""
+        """Numba's ``Cache.load_overload``; without ``target_context.refresh()`` when an
+        ``@njit`` dispatcher asks (a miss compiles, and compiling refreshes)."""
+        if not getattr(local, "njit", 0):
+            return numba_load(self, sig, target_context)
         nrt.rtsys.initialize(target_context)
         with self._guard_against_spurious_io_errors():
             return self._load_overload(sig, target_context)
         return None  # the ``with`` block swallowed a spurious I/O error (as in Numba)
 
-    load_overload.numba_original = cls.load_overload
+    def compile(self, sig):
+        local.njit = getattr(local, "njit", 0) + 1
+        try:
+            return numba_compile(self, sig)
+        finally:
+            local.njit -= 1
+
+    load_overload.numba_original = numba_load
+    compile.numba_original = numba_compile
     cls.load_overload = load_overload
+    Dispatcher.compile = compile
     _STATE["installed"] = True
     return True
 
 
 def uninstall() -> None:
-    """Numba's own ``load_overload`` back (tests)."""
+    """Numba's own ``load_overload`` and ``Dispatcher.compile`` back (tests)."""
     from numba.core import caching
-    orig = getattr(caching.Cache.load_overload, "numba_original", None)
-    if orig is not None:
-        caching.Cache.load_overload = orig
+    from numba.core.dispatcher import Dispatcher
+    for owner, name in ((caching.Cache, "load_overload"), (Dispatcher, "compile")):
+        orig = getattr(getattr(owner, name), "numba_original", None)
+        if orig is not None:
+            setattr(owner, name, orig)
     _STATE["installed"] = False

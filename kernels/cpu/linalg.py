@@ -83,6 +83,44 @@ def matmul_tn_acc(a, b, out):
             out.strides[0] // out.itemsize)
 
 
+@numba.njit(**_NJ)
+def matmul_tn_sgd(a, b, var, lr):
+    """var -= lr * (a.T @ b): a dense layer's weight gradient and its gradient-descent update as
+    one GEMM (alpha = -lr, beta = 1) writing into the variable, so the gradient is never stored
+    and no update pass reads it back. a (k, m), b (k, n), var (m, n), float32/float64.
+
+    The update is rounded once, inside BLAS (var + (-lr) * acc), instead of after a rounded
+    gradient and a rounded product: within an ulp or so of the two-pass result. Small GEMMs
+    (the plain loop) and operands without unit inner stride take the two passes, as before."""
+    k, m = a.shape
+    n = b.shape[1]
+    if m == 0 or n == 0:
+        return
+    isz = var.itemsize
+    blas = (k * m * n > SMALL and a.strides[1] == isz and b.strides[1] == isz
+            and var.strides[1] == isz and a.strides[0] >= max(m, 1) * isz
+            and b.strides[0] >= max(n, 1) * isz and var.strides[0] >= max(n, 1) * isz)
+    if not blas:
+        g = np.empty((m, n), var.dtype)
+        matmul_tn(a, b, g)
+        for i in range(m):
+            for j in range(n):
+                var[i, j] -= lr * g[i, j]
+        return
+    if k == 0:  # the gradient is zero: var - lr * 0
+        for i in range(m):
+            for j in range(n):
+                var[i, j] -= lr * 0
+        return
+    ab = np.empty(2, var.dtype)
+    ab[0] = -lr
+    ab[1] = 1
+    # row-major var (m, n) is column-major var^T (n, m) += -lr * b^T (n, k) @ a (k, m)
+    _XXGEMM(115 if isz == 4 else 100, _N, _T, n, m, k, ab[:1].ctypes, b.ctypes,
+            b.strides[0] // isz, a.ctypes, a.strides[0] // isz, ab[1:].ctypes, var.ctypes,
+            var.strides[0] // isz)
+
+
 MATMUL = {(False, False): matmul_nn, (True, False): matmul_tn,
           (False, True): matmul_nt, (True, True): matmul_tt}
 

@@ -51,11 +51,11 @@ def _cpu_kernel(op: str):
 class StepBackend:
     """After the compiler's PIPELINE (prune, simplify, schedule): ``fuse`` (graphengine.compiler
     .fuse: elementwise groups through broadcasts and reductions), then the generator's
-    ``layout`` (a row of the run-time shape table and an argument or pool buffer per tensor),
+    ``fold_updates`` (gradient-descent updates done by their gradient's GEMM), ``layout`` (a row of the run-time shape table and an argument or pool buffer per tensor),
     ``plan_memory`` (pool slots by liveness) and ``emit`` (the step's source, loop helpers in
     shared modules), then Numba."""
     name = "cpu"
-    passes = ("fuse", "layout", "plan_memory", "emit")
+    passes = ("fuse", "fold_updates", "layout", "plan_memory", "emit")
 
     def compile(self, program, debug_numerics: bool):
         if debug_numerics:  # checking every op's output needs op-by-op execution
@@ -133,7 +133,8 @@ class StepExecutable:
         self._scalar_feeds = any(t.shape == () for t in program.feeds)
         assert [t for k, t in lay.args[:len(program.feeds)]] == list(program.feeds)
         # a step that can fail after an update ran must put the variables back when it does
-        late = any(i >= fused.n_phase1 for i in lay.fail_steps)
+        first_update = min([fused.n_phase1, *[i + 1 for i in lay.update_steps]])
+        late = any(i >= first_update for i in lay.fail_steps)
         self._guarded = [v for op in program.ops if OPS[op.type].kind == "update"
                          for v in op.attrs["targets"]] if late else []
         self._fetch_base = []

@@ -5,11 +5,78 @@ from graphengine.ops.facts import render_adam_step_size
 from graphengine.ops.registry import OPS
 from kernels.codegen import num_literal
 
+import numpy as np
+
+from graphengine.compiler.fuse import Fused
+
 from .loopgen import Unsupported, _np_type
 
 
 class UpdateGen:
     """Mixed into the step generator (``stepgen.Gen``)."""
+
+    def fold_updates(self) -> dict:
+        """The ``fold_updates`` pass: gradient-descent updates done by their gradient's GEMM.
+
+        ``apply_gradient_descent(var, lr, grad)`` with ``grad = matmul(a, b, transpose_a=True)``
+        (a dense layer's weight gradient) becomes one ``matmul_tn_sgd(a, b, var, lr)`` at the
+        matmul: BLAS adds ``-lr * a.T @ b`` into the variable, the gradient is never stored and
+        no update pass reads it back. Only where that changes nothing else a step sees: the
+        gradient has no other reader and is not fetched, ``lr`` is a constant or a feed (known
+        before the matmul), and no op between the matmul and the update reads the variable (or a
+        view of it), so every read still sees the value the schedule gives it.
+        Returns {matmul output: (update op, var, lr source)}; ``self.folded`` holds the updates."""
+        ops = list(self.p.ops)
+        pos = {op: i for i, op in enumerate(ops)}
+        readers: dict = {}
+        for i, op in enumerate(ops):
+            for t in op.inputs:
+                readers.setdefault(t, []).append(i)
+        fetched = set(self.p.fetches)
+        fold: dict = {}
+        for op in ops:
+            if op.type != "apply_gradient_descent":
+                continue
+            var, lr, grad = op.inputs
+            mm = grad.op
+            if mm.type != "matmul" or mm not in pos or not mm.attrs["transpose_a"] \
+                    or mm.attrs["transpose_b"] or grad.dtype.np not in (np.float32, np.float64) \
+                    or var.dtype != grad.dtype or var.shape is None or len(var.shape) != 2 \
+                    or grad.shape is None or len(grad.shape) != 2:
+                continue
+            if grad in fetched or grad in self.fed or var in self.fed or readers.get(grad) != [pos[op]]:
+                continue
+            if lr.op.type == "const" and lr.shape == ():
+                lr_src = num_literal(float(lr.op.attrs["value"]))
+            elif lr in self.fed and lr.shape == ():
+                lr_src = None   # read from the feed when emitted
+            else:
+                continue
+            views, stack = {var}, [var]
+            while stack:   # views of the variable (identity, reshape, ...) read it too
+                t = stack.pop()
+                for j in readers.get(t, ()):
+                    o = ops[j]
+                    if not isinstance(o, Fused) and OPS[o.type].view:
+                        for u in o.outputs:
+                            if u not in views:
+                                views.add(u)
+                                stack.append(u)
+            lo, hi = pos[mm], pos[op]
+            if any(lo < j < hi and not (not isinstance(ops[j], Fused) and OPS[ops[j].type].view)
+                   for t in views for j in readers.get(t, ())):
+                continue
+            fold[grad] = (op, var, lr, lr_src)
+        self.folded = {v[0] for v in fold.values()}
+        return fold
+
+    def op_matmul_sgd(self, op, var, lr, lr_src) -> None:
+        """The matmul of a folded update (see ``fold_updates``)."""
+        a, b = op.inputs
+        T = _np_type(var)
+        lit = lr_src if lr_src is not None else self.scalar(lr)
+        self.emit(f"matmul_tn_sgd({self.v(a)}, {self.v(b)}, {self.v(var)}, {T}({lit}))")
+        self.lay.update_steps.append(self.step_no)
 
     def _upd(self, op, fn: str, flat: list[str], scalars: list[str]) -> None:
         """In-place update call; scalars are cast to the variable's dtype (float32 math)."""

@@ -111,6 +111,7 @@ def test_turned_off_numba_loads_as_it_does_by_itself(cached_module):
 def test_install_and_uninstall_in_process():
     from numba.core import caching
     from numba.core.dispatcher import Dispatcher
+
     from kernels.cpu import jitstart
     saved = caching.Cache.load_overload, Dispatcher.compile, jitstart._STATE["installed"]
     try:

@@ -38,10 +38,10 @@ def install() -> bool:
         return True
     if os.environ.get("GRAPHENGINE_LAZY_NUMBA_INIT", "1").strip() == "0":
         return False
+    import numba.cpython.hashing  # noqa: F401 - its import registers the hash-secret symbols
     from numba.core import caching
     from numba.core.dispatcher import Dispatcher
     from numba.core.runtime import nrt
-    import numba.cpython.hashing  # noqa: F401 - its import registers the hash-secret symbols
     cls = caching.Cache
     if not all(hasattr(cls, a) for a in ("load_overload", "_load_overload",
                                          "_guard_against_spurious_io_errors")) \

@@ -51,7 +51,8 @@ def _cpu_kernel(op: str):
 class StepBackend:
     """After the compiler's PIPELINE (prune, simplify, schedule): ``fuse`` (graphengine.compiler
     .fuse: elementwise groups through broadcasts and reductions), then the generator's
-    ``fold_updates`` (gradient-descent updates done by their gradient's GEMM), ``layout`` (a row of the run-time shape table and an argument or pool buffer per tensor),
+    ``fold_updates`` (gradient-descent updates done by their gradient's GEMM), ``layout`` (a
+    row of the run-time shape table and an argument or pool buffer per tensor),
     ``plan_memory`` (pool slots by liveness) and ``emit`` (the step's source, loop helpers in
     shared modules), then Numba."""
     name = "cpu"

@@ -1,13 +1,12 @@
 """The generated step's optimizer updates and assignments: flat, in place on the variables."""
 from __future__ import annotations
 
-from graphengine.ops.facts import render_adam_step_size
-from graphengine.ops.registry import OPS
-from kernels.codegen import num_literal
-
 import numpy as np
 
 from graphengine.compiler.fuse import Fused
+from graphengine.ops.facts import render_adam_step_size
+from graphengine.ops.registry import OPS
+from kernels.codegen import num_literal
 
 from .loopgen import Unsupported, _np_type
 

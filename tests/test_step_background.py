@@ -296,3 +296,42 @@ def test_interim_step_with_dropout_and_batch_norm_equals_the_compiled_step(fresh
     np.testing.assert_array_equal(losses, ref_losses)
     for a, b in zip(vals, ref_vals):
         np.testing.assert_array_equal(a, b)
+
+
+def _dense_trajectory(opt, steps=3):
+    """Layers large enough for BLAS (not the small-GEMM loop), a batch of one in the last call
+    (Numba's np.dot takes its vector paths there): the interim step's matmuls are
+    kernels.cpu.pyblas."""
+    ge.reset_default_graph()
+    ge.set_random_seed(11)
+    x = ge.placeholder(ge.float32, (None, 40))
+    y = ge.placeholder(ge.int64, (None,))
+    h = ge.layers.dense(x, 48, activation=ge.nn.tanh)
+    loss = ge.reduce_mean(ge.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=ge.layers.dense(h, 20)))
+    train = opt().minimize(loss)
+    r = np.random.default_rng(1)
+    with ge.Session() as s:
+        s.run(ge.global_variables_initializer())
+        out = [s.run([train, loss], {x: r.normal(size=(n, 40)).astype(np.float32), y: r.integers(0, 20, n)})[1]
+               for n in [32] * steps + [1]]
+        interim = sum(getattr(e, "inner", e).calls_interim for e in s._plans.values()
+                      if isinstance(getattr(e, "inner", e), stepmod.StepExecutable))
+        return np.array(out), s.run(ge.global_variables()), interim
+
+
+@pytest.mark.parametrize("opt", [lambda: ge.train.GradientDescentOptimizer(0.1),
+                                 lambda: ge.train.AdamOptimizer(0.01)], ids=["sgd", "adam"])
+def test_interim_blas_matmuls_equal_the_compiled_step(fresh, opt):
+    from kernels.cpu import pyblas
+    if not pyblas.available():
+        pytest.skip("SciPy's cython_blas not reachable: the interim step keeps the Numba matmuls")
+    fresh.setenv(background.ENV, "1")
+    fresh.setattr(background, "CHILD", [sys.executable, "-c", "import time; time.sleep(60)"])
+    losses, vals, interim = _dense_trajectory(opt)
+    assert interim == 4
+    fresh.setenv(background.ENV, "0")
+    ref_losses, ref_vals, none = _dense_trajectory(opt)
+    assert none == 0
+    np.testing.assert_array_equal(losses, ref_losses)
+    for a, b in zip(vals, ref_vals):
+        np.testing.assert_array_equal(a, b)

@@ -14,6 +14,7 @@ import os
 import pickle
 import sys
 from pathlib import Path
+from types import FunctionType
 from typing import Any
 
 import numpy as np
@@ -101,7 +102,19 @@ class StepBackend:
         mod = load_source("step", src)
         if not background.python_runnable(mod):
             return None
-        return StepExecutable(program, parts, lay, mod.step.py_func, src)
+        return StepExecutable(program, parts, lay, _with_python_matmuls(mod.step.py_func), src)
+
+
+def _with_python_matmuls(fn):
+    """``fn`` (a step body run as Python) calling the matmul kernels' Python twins
+    (``kernels.cpu.pyblas``: the same BLAS calls, bit for bit, with nothing to compile). A copy
+    with its own globals: the module, which a compiled step may share, is left as it is."""
+    from kernels.cpu import pyblas
+    if not pyblas.available():
+        return fn
+    g = dict(fn.__globals__)
+    g.update({k: v for k, v in pyblas.MATMUL.items() if k in g})
+    return FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
 class _Signature:

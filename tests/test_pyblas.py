@@ -25,7 +25,9 @@ def _operand(rng, shape, dtype, kind):
 def test_python_matmuls_equal_the_kernels_bit_for_bit(name, dtype):
     rng = np.random.default_rng(7)
     ta, tb = name[-2] == "t", name[-1] == "t"
-    layouts = "CFA" if dtype == np.float32 else "CF"   # each pair is a Numba compile of the kernel
+    # each layout pair is a Numba compile of the kernel; strided ("A": copied first, as Numba's
+    # make_contiguous does) operands go through the same code for every transpose
+    layouts = "CFA" if dtype == np.float32 and name == "matmul_nn" else "CF"
     for m, k, n in SHAPES:
         for la in layouts:
             for lb in layouts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import types
+from numba.extending import register_jitable
 
 from ..registry import register_kernel, register_step_emitter
 
@@ -83,6 +84,18 @@ def matmul_tn_acc(a, b, out):
             out.strides[0] // out.itemsize)
 
 
+@register_jitable
+def sgd_gemm_fits(a, b, var):
+    """Whether ``matmul_tn_sgd`` takes the BLAS path: a GEMM above the small-loop size and
+    operands with unit inner stride (also called as plain Python, by kernels.cpu.pyblas)."""
+    k, m = a.shape
+    n = b.shape[1]
+    isz = var.itemsize
+    return (k * m * n > SMALL and a.strides[1] == isz and b.strides[1] == isz
+            and var.strides[1] == isz and a.strides[0] >= max(m, 1) * isz
+            and b.strides[0] >= max(n, 1) * isz and var.strides[0] >= max(n, 1) * isz)
+
+
 @numba.njit(**_NJ)
 def matmul_tn_sgd(a, b, var, lr):
     """var -= lr * (a.T @ b): a dense layer's weight gradient and its gradient-descent update as
@@ -97,10 +110,7 @@ def matmul_tn_sgd(a, b, var, lr):
     if m == 0 or n == 0:
         return
     isz = var.itemsize
-    blas = (k * m * n > SMALL and a.strides[1] == isz and b.strides[1] == isz
-            and var.strides[1] == isz and a.strides[0] >= max(m, 1) * isz
-            and b.strides[0] >= max(n, 1) * isz and var.strides[0] >= max(n, 1) * isz)
-    if not blas:
+    if not sgd_gemm_fits(a, b, var):
         g = np.empty((m, n), var.dtype)
         matmul_tn(a, b, g)
         for i in range(m):

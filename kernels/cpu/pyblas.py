@@ -20,10 +20,12 @@ import sys
 
 import numpy as np
 
-from .linalg import SMALL
+from .linalg import SMALL, sgd_gemm_fits
 
 _FN: dict = {}
 _P = ctypes.c_void_p
+_I = ctypes.c_int                                    # F_INT, as in Numba's _lapack.c
+_CT = {"s": ctypes.c_float, "d": ctypes.c_double}    # the scalar type of each BLAS kind
 
 
 def _capsule_pointer(capsule) -> int:
@@ -45,17 +47,14 @@ def _load() -> bool:
     capi = getattr(mod, "__pyx_capi__", None)
     if not capi:
         return False
-    i = ctypes.c_int
     try:
-        for kind, ct in (("s", ctypes.c_float), ("d", ctypes.c_double)):
+        for kind, ct in _CT.items():
             _FN[kind + "gemm"] = ctypes.CFUNCTYPE(None, *[_P] * 13)(_capsule_pointer(capi[kind + "gemm"]))
             _FN[kind + "gemv"] = ctypes.CFUNCTYPE(None, *[_P] * 11)(_capsule_pointer(capi[kind + "gemv"]))
             _FN[kind + "dot"] = ctypes.CFUNCTYPE(ct, _P, _P, _P, _P, _P)(_capsule_pointer(capi[kind + "dot"]))
-            _FN[kind + "type"] = ct
     except (KeyError, ValueError, TypeError, AttributeError):
         _FN.clear()
         return False
-    _FN["int"] = i
     return True
 
 
@@ -98,7 +97,7 @@ def _dot3(x: np.ndarray, lx: str, y: np.ndarray, ly: str, out: np.ndarray,
         out[...] = 0
         return
     kind = _kind(out.dtype)
-    ct, i = _FN[kind + "type"], _FN["int"]
+    ct, i = _CT[kind], _I
     one, zero = _ref(alpha, ct), _ref(beta, ct)
     if n == 1:
         if m == 1:   # V * V: xxdot(k, x, y) with unit increments
@@ -122,7 +121,7 @@ def _dot3(x: np.ndarray, lx: str, y: np.ndarray, ly: str, out: np.ndarray,
 
 def _gemv(kind, do_trans, mat, lm, vec, out, one, zero) -> None:
     """call_xxgemv(do_trans, mat, vec, out) + numba_xxgemv (unit increments)."""
-    i = _FN["int"]
+    i = _I
     if lm == "F":
         m, n = mat.shape
         lda = mat.shape[0]
@@ -180,11 +179,8 @@ def matmul_tn_sgd(a, b, var, lr):
     if m == 0 or n == 0:
         return
     isz = var.itemsize
-    blas = (k * m * n > SMALL and a.strides[1] == isz and b.strides[1] == isz
-            and var.strides[1] == isz and a.strides[0] >= max(m, 1) * isz
-            and b.strides[0] >= max(n, 1) * isz and var.strides[0] >= max(n, 1) * isz)
     lr = var.dtype.type(lr)
-    if not blas:
+    if not sgd_gemm_fits(a, b, var):
         g = np.empty((m, n), var.dtype)
         matmul_tn(a, b, g)
         var -= lr * g
@@ -193,7 +189,7 @@ def matmul_tn_sgd(a, b, var, lr):
         var -= lr * var.dtype.type(0)
         return
     kind = _kind(var.dtype)
-    ct, i = _FN[kind + "type"], _FN["int"]
+    ct, i = _CT[kind], _I
     _FN[kind + "gemm"](_char("N"), _char("T"), _ref(n, i), _ref(m, i), _ref(k, i), _ref(-lr, ct),
                        _ptr(b), _ref(b.strides[0] // isz, i), _ptr(a), _ref(a.strides[0] // isz, i),
                        _ref(1.0, ct), _ptr(var), _ref(var.strides[0] // isz, i))

@@ -215,5 +215,6 @@ def load_source(prefix: str, source: str) -> ModuleType:
         else:
             filename = mod.__file__ = path
         exec(compile(source, filename, "exec"), mod.__dict__)
+        mod.__ge_source__ = source   # what it was made from (kernels.cpu.pyloops translates it)
         sys.modules[name] = mod
         return mod

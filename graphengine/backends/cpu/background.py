@@ -13,7 +13,13 @@ calls before it is ready run on something that needs no new compiled code.
   of compiling. Each computes what its op computes inside the fused loop, in the same dtype
   and order, so every call gives the numbers the compiled step gives, bit for bit
   (tests/test_step_opdb.py checks the whole op database, tests/test_step_background.py the
-  switch): when the switch happens cannot change a result. A plan whose interim cannot be
+  switch): when the switch happens cannot change a result. Most of what the interim calls
+  needs no compiling at all: it calls Python twins of the loops and kernels, which compute the
+  same bits in NumPy (``kernels.cpu.pyloops``: the one-op loops, translated from their source;
+  ``kernels.cpu.pykernels``: reductions, softmax/cross-entropy, optimizer updates;
+  ``kernels.cpu.pyblas``: the matmuls' BLAS calls). Only loops it cannot mirror (libm or SIMD
+  transcendentals) load or compile their Numba function, so a cold first step of a typical
+  MLP compiles nothing. A plan whose interim cannot be
   built runs the fused step's own body as Python (the same calls: the same numbers), and one
   whose body needs the compiler compiles in the foreground. Costs ~0.1-0.5 ms of Python per
   call until the switch.

@@ -102,18 +102,30 @@ class StepBackend:
         mod = load_source("step", src)
         if not background.python_runnable(mod):
             return None
-        return StepExecutable(program, parts, lay, _with_python_matmuls(mod.step.py_func), src)
+        return StepExecutable(program, parts, lay, _with_python_kernels(mod.step.py_func), src)
 
 
-def _with_python_matmuls(fn):
-    """``fn`` (a step body run as Python) calling the matmul kernels' Python twins
-    (``kernels.cpu.pyblas``: the same BLAS calls, bit for bit, with nothing to compile). A copy
-    with its own globals: the module, which a compiled step may share, is left as it is."""
-    from kernels.cpu import pyblas
-    if not pyblas.available():
-        return fn
+def _with_python_kernels(fn):
+    """``fn`` (a step body run as Python) calling Python twins of what it calls, where one
+    exists, bit for bit and with nothing to compile: the matmul kernels' (``kernels.cpu
+    .pyblas``: the same BLAS calls), the other kernels' (``kernels.cpu.pykernels``) and the
+    one-op loops' (``kernels.cpu.pyloops``: the same arithmetic in NumPy). A copy with its own
+    globals: the module, which a compiled step may share, is left as it is."""
+    from numba.core.dispatcher import Dispatcher
+
+    from kernels.cpu import pyblas, pykernels, pyloops
     g = dict(fn.__globals__)
-    g.update({k: v for k, v in pyblas.MATMUL.items() if k in g})
+    if pyblas.available():
+        g.update({k: v for k, v in pyblas.MATMUL.items() if k in g})
+    if pykernels.available():
+        g.update({k: v for k, v in pykernels.TWINS.items() if g.get(k) is pykernels._KERNELS[k]})
+    for name in fn.__code__.co_names:
+        v = g.get(name)
+        if isinstance(v, Dispatcher) and v.py_func.__module__.startswith("_ge_oploop_"):
+            src = getattr(sys.modules.get(v.py_func.__module__), "__ge_source__", None)
+            t = pyloops.twin(src) if src is not None else None
+            if t is not None:
+                g[name] = t
     return FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
 
 

@@ -192,6 +192,7 @@ def test_one_child_at_a_time(fresh, tmp_path):
             assert second.proc is None
         assert second.poll(wait=True) and first.ok
         assert background._QUEUE == []
+        assert not [f for f in os.listdir(tmp_path) if f.endswith(".pending")]   # the children unclaimed
         exes = [getattr(e, "inner", e) for e in s._plans.values()]
         exes = [e for e in exes if isinstance(e, stepmod.StepExecutable)]
         assert len(exes) == 2
@@ -335,3 +336,57 @@ def test_interim_blas_matmuls_equal_the_compiled_step(fresh, opt):
     np.testing.assert_array_equal(losses, ref_losses)
     for a, b in zip(vals, ref_vals):
         np.testing.assert_array_equal(a, b)
+
+
+def _job_files(tmp_path):
+    mod = tmp_path / "_ge_step_x.py"
+    mod.write_text("")
+    return str(mod), str(tmp_path / "_ge_step_x.py.abc.compiled")
+
+
+def test_a_compile_another_process_runs_is_waited_for_not_repeated(fresh, tmp_path):
+    """Two processes that need the same new step (a script run again while the first run's
+    child still compiles): the second starts no child of its own; it waits for the marker."""
+    import subprocess
+    import time
+    mod, mark = _job_files(tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with open(mark + ".pending", "w") as f:
+            f.write(str(other.pid))
+        fresh.setattr(background, "CHILD", [sys.executable, "-c", "raise SystemExit(5)"])  # must not run
+        job = background.Job(mod, (), mark)
+        assert job.adopted and job.proc is None
+        assert job.poll() is None and background.pending() == 1
+        with open(mark, "w") as f:   # the other process's child is done
+            f.write("()")
+        t = time.time()
+        assert job.poll(wait=True) is True and time.time() - t < 5
+        assert background.pending() == 0
+        assert not list(tmp_path.glob("*.sig"))   # nothing written for a child that never ran
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_dead_claimants_compile_is_redone_here(fresh, tmp_path):
+    """A claim whose process is gone (a crashed child) is dropped, and this process's child
+    compiles the step; a child's success removes the claim, a failure leaves none behind."""
+    import subprocess
+    mod, mark = _job_files(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with open(mark + ".pending", "w") as f:
+        f.write(str(dead.pid))
+    write = "import sys; open(sys.argv[3], 'w').write('()')"
+    fresh.setattr(background, "CHILD", [sys.executable, "-c", write])
+    job = background.Job(mod, (), mark)
+    assert not job.adopted and job.proc is not None
+    assert open(mark + ".pending").read() == str(job.proc.pid)   # claimed for its child
+    assert job.poll(wait=True) is True
+    os.unlink(mark)
+    os.unlink(mark + ".pending")   # (the real child removes it; this stand-in does not)
+    fresh.setattr(background, "CHILD", [sys.executable, "-c", "raise SystemExit(4)"])
+    job = background.Job(mod, (), mark)
+    assert job.poll(wait=True) is False
+    assert not os.path.exists(mark + ".pending")

@@ -96,6 +96,11 @@ _HELPERS = {"np": np, "math": math, "_view": _view, "_store": _store, "_accumula
 
 
 # ---- the translator --------------------------------------------------------------------------
+def _index(name: str, spec: tuple) -> str:
+    """Source of ``_view(name, spec)``, spelled out."""
+    return f"{name}[{', '.join(':' if s else '0:1' for s in spec)}]"
+
+
 class _Tr:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -176,7 +181,7 @@ class _Tr:
             sp = self.spec(n) if vec else None
             if sp is None:
                 return ast.unparse(n)
-            return f"_view({n.value.id}, {sp!r})"
+            return _index(n.value.id, sp)
         if isinstance(n, ast.BinOp):
             op = _BINOPS.get(type(n.op))
             if op is None:
@@ -268,6 +273,9 @@ class _Tr:
                     self.emit(f"{ast.unparse(t)} = {self.expr(s.value)}", depth)
                     return
                 sp = self.target_spec(t)   # all False: one element, the last iteration's value
+                if all(sp) and len(sp) == len(self.ctx):   # every element once: a plain store
+                    self.emit(f"{_index(t.value.id, sp)} = {self.expr(s.value)}", depth)
+                    return
                 self.emit(f"_store({t.value.id}, {sp!r}, {self.expr(s.value)}, {self.shape()})", depth)
                 return
         if isinstance(s, ast.AugAssign) and isinstance(s.op, ast.Add):
@@ -281,7 +289,7 @@ class _Tr:
             if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name):
                 sp = self.target_spec(t)
                 a = t.value.id
-                self.emit(f"_tv = _view({a}, {sp!r})", depth)
+                self.emit(f"_tv = {_index(a, sp)}", depth)
                 self.emit(f"_tv[...] = _accumulate(_tv, {self.expr(s.value)}, {self.shape()}, {sp!r})", depth)
                 return
         raise Untranslatable(ast.unparse(s).splitlines()[0])

@@ -46,6 +46,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 log = logging.getLogger("graphengine.compile")
@@ -90,24 +91,77 @@ def marker(mod_file: str, types_key: str) -> str:
 
 
 _QUEUE: list[Job] = []  # jobs not finished, in start order: only the first one's child runs
+STALE_S = 1800.0        # a claim older than this is a crashed child's, whatever its PID says
+
+
+def _claim_path(mark: str) -> str:
+    return mark + ".pending"
+
+
+def _claim(mark: str) -> int | None:
+    """Claim the compile of ``mark`` for a child of this process (a file created exclusively:
+    another process that needs the same step waits for that child instead of starting a second
+    compile of it); an open descriptor to write the child's PID to, or None when claimed."""
+    try:
+        return os.open(_claim_path(mark), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except OSError:
+        return None
+
+
+def _claimed(mark: str) -> bool:
+    """Whether a live process (the child of another, or of this process) compiles ``mark`` now;
+    a dead claimant's claim is removed."""
+    path = _claim_path(mark)
+    try:
+        st = os.stat(path)
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError:
+        return False
+    age = time.time() - st.st_mtime
+    if not text:   # written right after the spawn
+        alive = age < 10.0
+    else:
+        try:
+            os.kill(int(text), 0)
+            alive = age < STALE_S
+        except PermissionError:
+            alive = age < STALE_S
+        except (OSError, ValueError):
+            alive = False
+    if not alive:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return alive
 
 
 class Job:
     """One child process compiling one (step module, argument types)."""
 
     def __init__(self, mod_file: str, types: tuple, mark: str, paths: list[str] = ()) -> None:
-        fd, self.sig_path = tempfile.mkstemp(suffix=".sig", dir=os.path.dirname(mod_file))
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(types, f)
+        self.mod_file, self.types, self.paths = mod_file, types, list(paths)
+        self.sig_path = ""   # the argument types for the child, written when it starts
         self.mark = mark
-        self.args = [mod_file, self.sig_path, mark, *paths]
         self.proc: subprocess.Popen | None = None
         self.err = None
         self.ok: bool | None = None
+        self.adopted = False   # another process's child compiles this step: wait for its marker
         _QUEUE.append(self)
         _advance()
 
     def start(self) -> None:
+        fd = _claim(self.mark)
+        if fd is None:
+            if _claimed(self.mark):
+                self.adopted = True
+                return
+            fd = _claim(self.mark)   # the claim was stale (removed): take it
+        sfd, self.sig_path = tempfile.mkstemp(suffix=".sig", dir=os.path.dirname(self.mod_file))
+        with os.fdopen(sfd, "wb") as f:
+            pickle.dump(self.types, f)
+        self.args = [self.mod_file, self.sig_path, self.mark, *self.paths]
         self.err = tempfile.TemporaryFile()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
@@ -119,9 +173,46 @@ class Job:
             self.err.close()
             self.ok = False
             _QUEUE.remove(self)
+            self._drop_sig()
+            if fd is not None:
+                os.close(fd)
+                _unclaim(self.mark)
+            return
+        if fd is not None:
+            os.write(fd, str(self.proc.pid).encode())
+            os.close(fd)
+
+    def _poll_adopted(self, wait: bool) -> bool | None:
+        while True:
+            if os.path.exists(self.mark):
+                self.ok = True
+            elif not _claimed(self.mark):   # that child died without the step: compile here
+                self.adopted = False
+                self.start()
+                if self.proc is None and not self.adopted:
+                    return self.ok
+                return self.poll(wait)
+            if self.ok is not None or not wait:
+                break
+            time.sleep(0.05)
+        if self.ok is not None:
+            if self in _QUEUE:
+                _QUEUE.remove(self)
+            self._drop_sig()
+            _advance()
+        return self.ok
+
+    def _drop_sig(self) -> None:
+        if self.sig_path:
+            try:
+                os.unlink(self.sig_path)
+            except OSError:
+                pass
 
     def poll(self, wait: bool = False) -> bool | None:
         """None while compiling (or waiting for its turn), else whether the compiled step is on disk."""
+        if self.adopted and self.ok is None:
+            return self._poll_adopted(wait)
         if self.ok is None and self.proc is None:
             _advance()
             while wait and self.ok is None and self.proc is None:  # the jobs before it run first
@@ -141,12 +232,18 @@ class Job:
                 log.error("background compile of %s failed (exit %s); compiling in the foreground"
                           "\n%s", os.path.basename(self.mark), rc, tail)
             self.err.close()
-            try:
-                os.unlink(self.sig_path)
-            except OSError:
-                pass
+            self._drop_sig()
+            if not self.ok:
+                _unclaim(self.mark)
             _advance()
         return self.ok
+
+
+def _unclaim(mark: str) -> None:
+    try:
+        os.unlink(_claim_path(mark))
+    except OSError:
+        pass
 
 
 def _advance() -> None:
@@ -154,9 +251,13 @@ def _advance() -> None:
     cannot start is dropped)."""
     while _QUEUE:
         head = _QUEUE[0]
+        if head.adopted:
+            if head.poll() is None:
+                return
+            continue
         if head.proc is None:
             head.start()
-            if head.proc is None:
+            if head.proc is None and not head.adopted:
                 continue  # could not start: dropped, try the next
             return
         if head.proc.poll() is not None:
@@ -203,6 +304,7 @@ def main(mod_file: str, sig_path: str, mark: str, *paths: str) -> None:
     with open(tmp, "w") as f:
         f.write(repr(types))
     os.replace(tmp, mark)
+    _unclaim(mark)   # written by the parent that started this child
 
 
 if __name__ == "__main__":

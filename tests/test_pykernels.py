@@ -108,6 +108,14 @@ def test_softmax_and_xent(dt, shape, special):
                                               np.zeros(shape, dt)))
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.int32, np.bool_])
+def test_one_hot(dt):
+    idx = np.array([0, 3, -1, 4, 2, 9, 0], np.int64)
+    both("one_hot_flat", lambda: (idx.copy(), 4, 1.5 if dt is np.float32 else 1, 0, np.full((7, 4), 7, dt)))
+    both("one_hot_flat", lambda: (idx[:0].copy(), 4, 1, 0, np.empty((0, 4), dt)))
+    both("one_hot_flat", lambda: (idx.astype(np.uint8) % 5, 4, -2.25, 0.5, np.empty((7, 4), np.float64)))
+
+
 def test_large_logits_and_float64_scalars():
     x = np.array([[1e4, -1e4, 0.0], [88.0, 89.0, -104.0], [-np.inf, -np.inf, -np.inf]], np.float32)
     lab = np.array([[0.2, 0.3, 0.5]] * 3, np.float32)

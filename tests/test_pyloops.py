@@ -83,6 +83,38 @@ WHOLE = """def loop(S, a0, a1):
             r3 += r1[j]
         r2[0] = r3 / (a0.shape[0] * a0.shape[1])
 """
+MIDDLE = """def loop(a0, S, a1):
+    r0 = a0.reshape((1, a1.shape[1], 1,))
+    a0.reshape(-1)[:] = 0
+    for i0 in range(a1.shape[0]):
+        for i1 in range(a1.shape[1]):
+            for i2 in range(a1.shape[2]):
+                r0[0, i1, 0] += a1[i0, i1, i2]
+"""
+TRANSPOSE = """def loop(a0, a1):
+    for i0 in range(a0.shape[0]):
+        for i1 in range(a0.shape[1]):
+            a0[i0, i1] = a1[i1, i0]
+"""
+CONCAT = """def loop(a0, a1, a2):
+    for c1_0 in range(a0.shape[0]):
+        for c1_1 in range(a0.shape[1]):
+            a1[a2.shape[0] + c1_0, c1_1] = a0[c1_0, c1_1]
+"""
+SLICE = """def loop(a0, a1, a2):
+    for i0 in range(a0.shape[0]):
+        for i1 in range(a0.shape[1]):
+            a0[i0, i1] = a1[a2.shape[0] + i0, 0 + i1]
+"""
+MAXRED = """def loop(a0, S, a1):
+    r0 = a0.reshape((1, a1.shape[1], 1,))
+    a0.reshape(-1)[:] = (-math.inf)
+    for i0 in range(a1.shape[0]):
+        for i1 in range(a1.shape[1]):
+            for i2 in range(a1.shape[2]):
+                if a1[i0, i1, i2] > r0[0, i1, 0] or a1[i0, i1, i2] != a1[i0, i1, i2]:
+                    r0[0, i1, 0] = a1[i0, i1, i2]
+"""
 EXPAND = """def loop(S, a0, a1):
     for _once in range(1):
         r0 = a0.reshape((1, a1.shape[1],))
@@ -151,6 +183,12 @@ def test_twins_match_compiled_loops(dt, shape):
     check(ROWMEAN, dt, [S, x, np.full(n, 7, dt)])
     check(WHOLE, dt, [S, x, np.full(1, 7, dt)])
     check(EXPAND, dt, [S, vals((m,), dt, 6), out])
+    check(MIDDLE, dt, [np.full(m, 7, dt), S, vals((n, m, 3), dt, 7)])
+    check(TRANSPOSE, dt, [np.full((m, n), 7, dt), x])
+    check(MAXRED, dt, [np.full(m, 7, dt), S, vals((n, m, 3), dt, 9)])
+    check(MAXRED.replace(">", "<").replace("(-math.inf)", "math.inf"), dt, [np.full(m, 7, dt), S, vals((n, m, 2), dt, 9)])
+    check(CONCAT, dt, [x, np.full((n + 3, m), 7, dt), np.empty((3, 1), dt)])
+    check(SLICE, dt, [out, vals((n + 2, m + 1), dt, 8), np.empty((2,), dt)])
     check(SCALAR_STORE, dt, [np.array([1.25], dt), np.full(1, 7, dt), np.array([2.5], dt)])
     check(SELECT, dt, [x > 0, y, z, out])
 

@@ -6,7 +6,7 @@ what those kernels compute, bit for bit, with NumPy (and libm's own ``exp``/``ex
 through ctypes, the functions Numba's ``math.exp``/``math.log`` call), so a cold first step
 compiles none of them:
 
-* the same operations in the same order: the kernels' loops have no fast-math flags, so
+* the same operations in the same order (and one-hot fills): the kernels' loops have no fast-math flags, so
   every float operation is IEEE-rounded as written, and a vectorized NumPy expression with
   the same operands rounds the same way; reductions accumulate sequentially along the
   reduced axis (``np.add.accumulate``, or a loop over it), as the kernels' loops do;
@@ -25,7 +25,7 @@ import ctypes.util
 
 import numpy as np
 
-from . import nn, optim, reduce
+from . import movement, nn, optim, reduce
 
 _LIBM: dict = {}
 
@@ -210,6 +210,12 @@ def scale_flat(dst, s):
         dst[...] = dst * _s(s)
 
 
+def one_hot_flat(idx, depth, on, off, out):
+    out[...] = _s(off)
+    rows = np.flatnonzero((idx >= 0) & (idx < depth))
+    out[rows, idx[rows]] = _s(on)
+
+
 # softmax and the softmax cross-entropies ------------------------------------------------------
 def _exp_rows(x, out):
     """``nn.exp_row`` for every row: (row max, float64 sum of the exponentials)."""
@@ -281,7 +287,9 @@ def dense_xent_rows(x, labels, loss, back):
 
 TWINS = {f.__name__: f for f in (
     sum3, max3, argmax3, mean_div, imean_div, expand3, sgd, momentum, rmsprop, centered_rmsprop,
-    adam, adagrad, copy_flat, add_flat, scale_flat, softmax_rows, sparse_xent_rows, dense_xent_rows)}
+    adam, adagrad, copy_flat, add_flat, scale_flat, one_hot_flat, softmax_rows, sparse_xent_rows,
+    dense_xent_rows)}
 # every twin stands for the compiled kernel of the same name in these modules
-_KERNELS = {name: getattr(mod, name) for mod in (reduce, optim, nn) for name in TWINS if hasattr(mod, name)}
+_KERNELS = {name: getattr(mod, name) for mod in (reduce, optim, nn, movement) for name in TWINS
+            if hasattr(mod, name)}
 assert set(_KERNELS) == set(TWINS)

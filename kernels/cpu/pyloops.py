@@ -7,8 +7,9 @@ each). Cold, each costs 0.1-0.7 s of Numba compile time before the first step ca
 signature that computes the same values, bit for bit, without compiling anything:
 
 * the loop nest's variables become array axes: ``x[i0, (i1 if x.shape[1] != 1 else 0)]``
-  reads a view of ``x`` (``0`` reads a length-1 slice, which broadcasts), stores write the
-  whole view (the last iteration's value where the loop writes one element repeatedly);
+  reads a view of ``x`` (``0`` reads a length-1 slice, which broadcasts; ``E + i`` the part from
+  ``E`` on, as concat and slicing copies index; ``x[i1, i0]`` a transposed view), stores write
+  the whole view (the last iteration's value where the loop writes one element repeatedly);
 * scalar expressions become the same array expressions: ``a if c else b`` is ``np.where``,
   ``and``/``or``/``not`` are the logical ufuncs, ``math.sqrt`` is ``np.sqrt`` (both correctly
   rounded); Python number literals become NumPy scalars (``np.int64``/``np.float64``), so
@@ -36,7 +37,6 @@ log = logging.getLogger("graphengine.compile")
 
 _CACHE: dict[str, object] = {}
 _FULL = slice(None)
-_ONE = slice(0, 1)
 # math functions whose NumPy ufunc gives the same bits (correctly rounded, or exact)
 _MATH = {"sqrt": "np.sqrt", "copysign": "np.copysign", "floor": "np.floor", "ceil": "np.ceil",
          "isnan": "np.isnan", "isinf": "np.isinf", "fabs": "np.fabs"}
@@ -49,11 +49,6 @@ class Untranslatable(Exception):
 
 
 # ---- run-time helpers of the twins ---------------------------------------------------------
-def _view(a, spec):
-    """``a`` indexed by ``spec`` (per axis: the whole axis, or a length-1 slice at 0)."""
-    return a[tuple(_FULL if s else _ONE for s in spec)]
-
-
 def _last(v, shape, spec):
     """``v`` broadcast to the loop's ``shape``, reduced to what a store through ``spec`` (the
     trailing axes) leaves: the last iteration along axes the store does not index."""
@@ -63,16 +58,16 @@ def _last(v, shape, spec):
     return v[tuple(idx)]
 
 
-def _store(a, spec, v, shape):
+def _store(view, spec, v, shape):
+    """A store through ``view`` (the target indexed by ``spec``) in every loop iteration."""
     if 0 in shape:
         return
-    a[tuple(_FULL if s else _ONE for s in spec)] = _last(v, shape, spec)
+    view[...] = _last(v, shape, spec)
 
 
-def _accumulate(cur, v, shape, spec):
-    """``cur`` (the target's view, or a scalar) plus every loop iteration's ``v``, in loop order,
-    each sum rounded to ``cur``'s dtype; the new value in ``cur``'s shape."""
-    cur = np.asarray(cur)
+def _by_target(v, shape, spec):
+    """``v`` broadcast to the loop's ``shape``, as (the target's elements..., the iterations
+    that reach each, in loop order)."""
     rank = len(shape)
     lead = rank - len(spec)
     red = [k for k in range(rank) if k < lead or not spec[k - lead]]
@@ -80,8 +75,15 @@ def _accumulate(cur, v, shape, spec):
     if red:
         v = np.moveaxis(v, red, list(range(rank - len(red), rank)))
     kept = v.shape[:rank - len(red)]
-    v = v.reshape(kept + (int(np.prod([shape[k] for k in red], dtype=np.int64)),))
-    c = cur.reshape(kept)
+    return v.reshape(kept + (int(np.prod([shape[k] for k in red], dtype=np.int64)),))
+
+
+def _accumulate(cur, v, shape, spec):
+    """``cur`` (the target's view, or a scalar) plus every loop iteration's ``v``, in loop order,
+    each sum rounded to ``cur``'s dtype; the new value in ``cur``'s shape."""
+    cur = np.asarray(cur)
+    v = _by_target(v, shape, spec)
+    c = cur.reshape(v.shape[:-1])
     dt = np.result_type(c, v)
     if dt == c.dtype:
         out = np.add.accumulate(np.concatenate([c[..., None], v.astype(dt)], axis=-1), axis=-1)[..., -1]
@@ -92,13 +94,10 @@ def _accumulate(cur, v, shape, spec):
     return out.reshape(cur.shape)
 
 
-_HELPERS = {"np": np, "math": math, "_view": _view, "_store": _store, "_accumulate": _accumulate}
+_HELPERS = {"np": np, "math": math, "_store": _store, "_accumulate": _accumulate, "_by_target": _by_target}
 
 
 # ---- the translator --------------------------------------------------------------------------
-def _index(name: str, spec: tuple) -> str:
-    """Source of ``_view(name, spec)``, spelled out."""
-    return f"{name}[{', '.join(':' if s else '0:1' for s in spec)}]"
 
 
 class _Tr:
@@ -112,8 +111,9 @@ class _Tr:
 
     # indices -----------------------------------------------------------------------------
     def spec(self, node: ast.Subscript) -> tuple | None:
-        """Per index position: True (a loop axis) or False (index 0); None when the index uses
-        no loop variable (a scalar read, kept as it is)."""
+        """Per index position: True (a loop axis), False (index 0) or the source of an offset
+        ``E`` (index ``E + i``: the loop axis from E on); None when the index uses no loop
+        variable (a scalar read, kept as it is)."""
         elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         names = [v for v, _ in self.ctx]
         if not any(isinstance(n, ast.Name) and n.id in names for e in elts for n in ast.walk(e)):
@@ -132,9 +132,40 @@ class _Tr:
                   and isinstance(e.orelse, ast.Constant) and e.orelse.value == 0
                   and isinstance(e.test, ast.Compare) and isinstance(e.test.ops[0], ast.NotEq)):
                 out.append(True)   # broadcast at run time: a length-1 axis broadcasts the same
+            elif (isinstance(e, ast.BinOp) and isinstance(e.op, ast.Add) and isinstance(e.right, ast.Name)
+                  and e.right.id == want and not self.uses_ctx(e.left)):
+                out.append(ast.unparse(e.left))   # a copy into or out of a part (concat, slices)
             else:
                 raise Untranslatable(f"index {ast.unparse(e)}")
         return tuple(out)
+
+    def uses_ctx(self, n: ast.AST) -> bool:
+        names = {v for v, _ in self.ctx}
+        return any(isinstance(m, ast.Name) and m.id in names for m in ast.walk(n))
+
+    def permuted(self, node: ast.Subscript) -> str | None:
+        """``a[i1, i0]``: distinct loop variables, the innermost ones, in another order (a
+        transpose): its view as source, axes in loop order; None for other indices."""
+        elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        names = [v for v, _ in self.ctx]
+        ids = [e.id if isinstance(e, ast.Name) else None for e in elts]
+        if None in ids or len(set(ids)) != len(ids) or sorted(names.index(i) for i in ids if i in names) \
+                != list(range(len(names) - len(ids), len(names))) or not all(i in names for i in ids):
+            return None
+        perm = sorted(range(len(ids)), key=lambda d: names.index(ids[d]))
+        if perm == sorted(perm):
+            return None   # in loop order: an ordinary view
+        return f"np.transpose({node.value.id}, {tuple(perm)!r})"
+
+    def index(self, name: str, spec: tuple) -> str:
+        """Source of the view of ``name`` that ``spec`` (aligned to the innermost loops) reads."""
+        ext = [e for _, e in self.ctx][len(self.ctx) - len(spec):]
+        parts = [":" if s is True else "0:1" if s is False else f"({s}):({s}) + ({n})" for s, n in zip(spec, ext)]
+        return f"{name}[{', '.join(parts)}]"
+
+    @staticmethod
+    def flags(spec: tuple) -> tuple:
+        return tuple(s is not False for s in spec)
 
     def target_spec(self, t: ast.Subscript) -> tuple:
         """``spec`` of an assignment target inside the loops; an index of constant zeros
@@ -178,10 +209,14 @@ class _Tr:
                 return ast.unparse(n)
             if not isinstance(n.value, ast.Name):
                 raise Untranslatable(ast.unparse(n))
+            if vec:
+                t = self.permuted(n)
+                if t is not None:
+                    return t
             sp = self.spec(n) if vec else None
             if sp is None:
                 return ast.unparse(n)
-            return _index(n.value.id, sp)
+            return self.index(n.value.id, sp)
         if isinstance(n, ast.BinOp):
             op = _BINOPS.get(type(n.op))
             if op is None:
@@ -265,6 +300,9 @@ class _Tr:
             return
         if isinstance(s, ast.Assign) and len(s.targets) == 1:
             t = s.targets[0]
+            if not vec and not isinstance(t, ast.Name):   # e.g. an accumulator's initial value
+                self.emit(f"{ast.unparse(t)} = {self.expr(s.value)}", depth)
+                return
             if isinstance(t, ast.Name):
                 self.emit(f"{t.id} = {self.expr(s.value)}", depth)
                 return
@@ -273,10 +311,11 @@ class _Tr:
                     self.emit(f"{ast.unparse(t)} = {self.expr(s.value)}", depth)
                     return
                 sp = self.target_spec(t)   # all False: one element, the last iteration's value
-                if all(sp) and len(sp) == len(self.ctx):   # every element once: a plain store
-                    self.emit(f"{_index(t.value.id, sp)} = {self.expr(s.value)}", depth)
+                view = self.index(t.value.id, sp)
+                if all(self.flags(sp)) and len(sp) == len(self.ctx):   # every element once: a plain store
+                    self.emit(f"{view} = {self.expr(s.value)}", depth)
                     return
-                self.emit(f"_store({t.value.id}, {sp!r}, {self.expr(s.value)}, {self.shape()})", depth)
+                self.emit(f"_store({view}, {self.flags(sp)!r}, {self.expr(s.value)}, {self.shape()})", depth)
                 return
         if isinstance(s, ast.AugAssign) and isinstance(s.op, ast.Add):
             t = s.target
@@ -289,10 +328,49 @@ class _Tr:
             if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name):
                 sp = self.target_spec(t)
                 a = t.value.id
-                self.emit(f"_tv = {_index(a, sp)}", depth)
-                self.emit(f"_tv[...] = _accumulate(_tv, {self.expr(s.value)}, {self.shape()}, {sp!r})", depth)
+                self.emit(f"_tv = {self.index(a, sp)}", depth)
+                self.emit(f"_tv[...] = _accumulate(_tv, {self.expr(s.value)}, {self.shape()}, {self.flags(sp)!r})",
+                          depth)
                 return
+        if (isinstance(s, ast.If) and vec and not s.orelse and len(s.body) == 1 and isinstance(s.body[0], ast.Assign)
+                and len(s.body[0].targets) == 1 and isinstance(s.body[0].targets[0], ast.Subscript)
+                and isinstance(s.body[0].targets[0].value, ast.Name)):
+            self.select(s.test, s.body[0].targets[0], s.body[0].value, depth)
+            return
         raise Untranslatable(ast.unparse(s).splitlines()[0])
+
+    def select(self, test: ast.AST, t: ast.Subscript, value: ast.AST, depth: int) -> None:
+        """``if test: t = value`` in every iteration (a max/min reduction into ``t``): the
+        iterations that reach each element of ``t`` in loop order, one vectorized step each."""
+        sp = self.target_spec(t)
+        flags, target = self.flags(sp), ast.unparse(t)
+        parts: dict[str, str] = {}
+        outer = self.expr
+
+        def expr(n: ast.AST) -> str:
+            if isinstance(n, ast.Subscript) and ast.unparse(n) == target:
+                return "_cur"
+            if isinstance(n, ast.Subscript) and self.uses_ctx(n):
+                src = ast.unparse(n)
+                if src not in parts:
+                    parts[src] = f"_p{len(parts)}"
+                    self.emit(f"{parts[src]} = _by_target({outer(n)}, {self.shape()}, {flags!r})", depth)
+                return f"{parts[src]}[..., _k]"
+            return outer(n)
+
+        self.emit(f"_tv = {self.index(t.value.id, sp)}", depth)
+        self.expr = expr   # the test and the value, per iteration, against the current value
+        try:
+            c, v = expr(test), expr(value)
+        finally:
+            del self.expr
+        if not parts:
+            raise Untranslatable("a selection that reads nothing per iteration")
+        first = next(iter(parts.values()))
+        self.emit(f"_cur = _tv.reshape({first}.shape[:-1]).copy()", depth)
+        self.emit(f"for _k in range({first}.shape[-1]):", depth)
+        self.emit(f"_cur = np.where({c}, {v}, _cur).astype(_tv.dtype)", depth + 1)
+        self.emit("_tv[...] = _cur.reshape(_tv.shape)", depth)
 
 
 def translate(source: str) -> str:

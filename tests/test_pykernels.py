@@ -126,3 +126,25 @@ def test_large_logits_and_float64_scalars():
 def test_twins_stand_for_the_kernels_the_step_imports():
     assert pykernels._KERNELS["sum3"] is reduce.sum3 and pykernels._KERNELS["adam"] is optim.adam
     assert pykernels._KERNELS["dense_xent_rows"] is nn.dense_xent_rows
+
+
+def test_twins_ignore_numpys_error_settings():
+    """The compiled kernels give IEEE results (inf, NaN) whatever ``np.seterr`` says; so must the
+    interim step's twins, or a user's ``np.seterr(all="raise")`` would fail only its first steps."""
+    from kernels.cpu import pyblas
+    x = np.array([[1e38, -1e38, 0.0]], np.float32)
+    f = x.reshape(-1)
+    T = pykernels.TWINS
+    old = np.seterr(all="raise")
+    try:
+        T["dense_xent_rows"](x.copy(), np.full((1, 3), 1 / 3, np.float32), np.empty(1, np.float32),
+                             np.empty((1, 3), np.float32))
+        T["adam"](f.copy(), f.copy(), np.zeros(3, np.float32), f.copy(),
+                  *map(np.float32, (1e-3, 0.9, 0.1, 0.999, 0.001, 0.0)))   # g * g overflows, 0 / 0
+        T["mean_div"](f.copy(), 0)
+        T["sum3"](x.reshape(1, 3, 1) * np.float32(1), np.empty((1, 1), np.float32))
+        out = np.empty((1, 1), np.float32)
+        pyblas.matmul_nn(x, x.T.copy(), out)   # overflows: inf, no exception
+        assert np.isinf(out[0, 0])
+    finally:
+        np.seterr(**old)

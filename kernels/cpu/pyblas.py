@@ -139,8 +139,9 @@ def _gemv(kind, do_trans, mat, lm, vec, out, one, zero) -> None:
 def _small_mm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """kernels.cpu.linalg.small_mm: out[i, j] = sum over p, in order, of a[i, p] * b[p, j]."""
     out[...] = 0
-    for p in range(a.shape[1]):
-        out += a[:, p:p + 1] * b[p:p + 1, :]
+    with np.errstate(all="ignore"):   # IEEE results, as the compiled loop gives, whatever np.seterr says
+        for p in range(a.shape[1]):
+            out += a[:, p:p + 1] * b[p:p + 1, :]
 
 
 def _flip(layout: str) -> str:
@@ -186,10 +187,12 @@ def matmul_tn_sgd(a, b, var, lr):
     if not sgd_gemm_fits(a, b, var):
         g = np.empty((m, n), var.dtype)
         matmul_tn(a, b, g)
-        var -= lr * g
+        with np.errstate(all="ignore"):
+            var -= lr * g
         return
     if k == 0:
-        var -= lr * var.dtype.type(0)
+        with np.errstate(all="ignore"):
+            var -= lr * var.dtype.type(0)
         return
     kind = _kind(var.dtype)
     ct, i = _CT[kind], _I

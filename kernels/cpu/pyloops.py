@@ -300,16 +300,10 @@ class _Tr:
             return
         if isinstance(s, ast.Assign) and len(s.targets) == 1:
             t = s.targets[0]
-            if not vec and not isinstance(t, ast.Name):   # e.g. an accumulator's initial value
+            if not vec or isinstance(t, ast.Name):   # a local, or outside the loops (an initial value)
                 self.emit(f"{ast.unparse(t)} = {self.expr(s.value)}", depth)
                 return
-            if isinstance(t, ast.Name):
-                self.emit(f"{t.id} = {self.expr(s.value)}", depth)
-                return
             if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name):
-                if not vec:
-                    self.emit(f"{ast.unparse(t)} = {self.expr(s.value)}", depth)
-                    return
                 sp = self.target_spec(t)   # all False: one element, the last iteration's value
                 view = self.index(t.value.id, sp)
                 if all(self.flags(sp)) and len(sp) == len(self.ctx):   # every element once: a plain store

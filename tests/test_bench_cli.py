@@ -36,18 +36,18 @@ def test_cli_runs_every_graphengine_column_and_checks_losses(tmp_path):
     assert rep["threads"]["OMP_NUM_THREADS"] == "1" and "OMP_WAIT_POLICY" not in rep["threads"]
 
 
-def test_contention_reports_the_one_core_bound(tmp_path):
+def test_contention_reports_the_one_core_bound(monkeypatch):
     """The contention run times two GEMM-floor workers (all threads, one BLAS thread) in the same
     rounds and reports each engine's one-core bound from them; floors are not engine rows."""
-    out = tmp_path / "c.json"
-    env = {**os.environ, "GRAPHENGINE_BENCH_SMOKE": "1", "PYTHONPATH": ROOT}
-    p = subprocess.run([sys.executable, "-m", "bench", "contention", "--engines", "graphengine-run",
-                        "--json", str(out)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    c = json.loads(out.read_text())["contention"]
+    from bench import tables as T
+    from bench.children import contention
+    monkeypatch.setenv("PYTHONPATH", ROOT)
+    c = contention(["graphengine-run"], rounds=1, target_s=0.02, gap_s=0.0, workload="tiny")
+    assert not c["errors"], c["errors"]
     assert set(c["rows"]) == {"graphengine-run"} and set(c["floors"]) == {"floor", "floor-1t"}
     r = c["rows"]["graphengine-run"]
     f2, f1 = c["floors"]["floor"]["quiet"], c["floors"]["floor-1t"]["loaded"]
     want = 1 / (1 / r["quiet"] - 1 / f2 + 1 / f1)
     assert abs(r["one_core_bound"] - want) <= 1e-9 * want and abs(r["bound_ratio"] - want / r["quiet"]) <= 1e-9
-    assert "one-core bound" in p.stdout and "the same step's one-core bound" in p.stdout
+    assert "one-core bound" in T.contention_table(c)
+    assert "the same step's one-core bound" in T.targets_table({"contention": c})

@@ -222,7 +222,11 @@ def _family(ft, expm1_poly, log_poly, exp_lo, exp_hi, exp_big, tanh_cl, c1, c2):
         """(n, r) with x = n*ln2 + r, |r| <= ln2/2, x clamped so that 2**n scales stay finite
         (NaN and +inf go to HI, -inf to LO)."""
         xc = x if x < HI else HI
-        xc = xc if xc > LO else LO
+        return split(xc if xc > LO else LO)
+
+    @_jit
+    def split(xc):
+        """(n, r) with xc = n*ln2 + r for an already clamped xc."""
         n = np.rint(xc * LOG2E)  # vroundps: one instruction, no magic-constant add/subtract
         r = xc - n * LN2HI
         r = r - n * LN2LO
@@ -232,10 +236,7 @@ def _family(ft, expm1_poly, log_poly, exp_lo, exp_hi, exp_big, tanh_cl, c1, c2):
     def exp_neg(t):
         """e**t for t <= 0 or NaN (the sigmoid's and softplus's e**-|x|): only the low clamp;
         a NaN goes to LO, and the caller returns its own NaN."""
-        tc = t if t > LO else LO
-        n = np.rint(tc * LOG2E)
-        r = tc - n * LN2HI
-        r = r - n * LN2LO
+        n, r = split(t if t > LO else LO)
         return _scale2(expm1_poly(r) + ONE, n)
 
     @_jit

@@ -168,8 +168,8 @@ def test_blas_loads_without_importing_scipy_linalg():
         "x = ge.placeholder(ge.float32, (None, 70)); w = ge.Variable(np.ones((70, 80), np.float32))\n"
         "s = ge.Session(); s.run(ge.global_variables_initializer())\n"
         "print(float(s.run(ge.reduce_sum(x @ w), {x: np.ones((90, 70), np.float32)})))\n"
-        "import kernels.cpu.blas as b; print(b.load())\n"
-        "print('scipy.linalg' in sys.modules)\n"
+        "import kernels.cpu.blas as b, os; print(b.load())\n"
+        "print('scipy.linalg' in sys.modules, 'OPENBLAS_THREAD_TIMEOUT' in os.environ)\n"
         "import scipy.linalg\n"
         "print(scipy.linalg.cython_blas is sys.modules['scipy.linalg.cython_blas'],\n"
         "      scipy.linalg.solve(np.eye(2), np.ones(2)).tolist())\n")
@@ -180,4 +180,5 @@ def test_blas_loads_without_importing_scipy_linalg():
     lines = r.stdout.split()
     assert lines[0] == str(90 * 70 * 80 * 1.0) and lines[1] == "loaded", r.stdout
     assert lines[2] == "False", "scipy.linalg was imported"
-    assert lines[3] == "True", r.stdout
+    assert lines[3] == "False", "the BLAS spin setting leaked into the user's environment"
+    assert lines[4] == "True", r.stdout

@@ -6,8 +6,9 @@ steps re-check five times a second how much CPU other processes use (``/proc/sta
 process's own time) and give BLAS the cores left over, at least one and at most the user's count
 (``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS``, or ``ConfigProto(
 intra_op_parallelism_threads=N)``; default: every core this process may run on). Idle OpenBLAS
-threads are also told to sleep at once instead of spinning for ~0.1 s
-(``OPENBLAS_THREAD_TIMEOUT``, read when the BLAS library loads: ``kernels.cpu.blas``).
+threads spin for ~0.4 ms (long enough to bridge the elementwise loops between a step's GEMMs)
+and then sleep, instead of spinning for ~0.1 s (``OPENBLAS_THREAD_TIMEOUT``, read when the BLAS
+library loads: ``kernels.cpu.blas``).
 
 While other processes hold cores, the thread that calls the steps is pinned to the cores they
 leave idle, and gets its affinity back when they leave.

@@ -18,6 +18,14 @@ import os
 import sys
 
 NAME = "scipy.linalg.cython_blas"
+# How long an idle OpenBLAS worker spins before it sleeps: 2**20 TSC cycles, ~0.35-0.4 ms.
+# Long enough to bridge the elementwise loops between one step's GEMMs (the autoencoder's longest,
+# the loss-to-last-layer loop, takes ~0.3 ms): a worker that has gone to sleep costs a wake-up
+# (a futex round trip) at the next GEMM, 11 times a step there, ~9% of its steps/s measured
+# (bench/RESULTS.md, 2026-12-02). Short enough that a pause between steps or a busy machine
+# (where the thread policy gives BLAS one thread and the workers get no work) leaves the core
+# free within a millisecond. OpenBLAS clamps the value to 4..30.
+SPIN_LOG2 = 20
 
 
 def _attach(module) -> None:
@@ -64,14 +72,15 @@ def _direct():
 
 def load() -> str:
     """Load ``scipy.linalg.cython_blas`` (once); returns how: "loaded", "direct" or "package".
-    Idle OpenBLAS threads are told to sleep at once instead of spinning for ~0.1 s
-    (``OPENBLAS_THREAD_TIMEOUT``, read when the library loads; the user's value wins)."""
+    Idle OpenBLAS threads spin for 2**SPIN_LOG2 cycles (~0.4 ms) before they sleep, instead of
+    OpenBLAS's 2**28 (~0.1 s): ``OPENBLAS_THREAD_TIMEOUT``, read when the library loads; the
+    user's value wins."""
     if NAME in sys.modules:
         return "loaded"
     key = "OPENBLAS_THREAD_TIMEOUT"
     had = key in os.environ
     if not had:
-        os.environ[key] = "1"
+        os.environ[key] = str(SPIN_LOG2)
     try:
         if "scipy.linalg" not in sys.modules:
             try:

@@ -192,7 +192,30 @@ def _run(args, env: dict, names: list[str]) -> int:
 
 def _machine() -> dict:
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None}
+            "cpu": _cpu(), "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None}
+
+
+KEPT_PREFIXES = ("OPENBLAS_", "MKL_", "OMP_", "KMP_", "GOMP_", "NUMBA_", "XLA_")
+
+
+def _kept(env: dict) -> list[str]:
+    """Library settings the environment carries besides the thread counts (e.g. a machine whose
+    environment sets ``OPENBLAS_CORETYPE=Haswell`` gets AVX2 GEMM kernels on an AVX-512 CPU)."""
+    return sorted(f"{k}={v}" for k, v in os.environ.items()
+                  if k.startswith(KEPT_PREFIXES) and k not in env)
+
+
+def _cpu() -> str:
+    """Model name and widest vector extension, from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return platform.processor() or "?"
+    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "?")
+    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []))
+    isa = next((n for f, n in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX")) if f in flags), "SSE")
+    return f"{model}, {isa}"
 
 
 def _header(env: dict, installed: dict, st: dict) -> str:
@@ -207,8 +230,10 @@ def _header(env: dict, installed: dict, st: dict) -> str:
     return "\n".join([
         f"graphengine benchmark  {datetime.datetime.now():%Y-%m-%d %H:%M}  {m['platform']}  "
         f"{m['cpus']} CPUs  load avg {', '.join(f'{v:.1f}' for v in m['load_avg'] or [])}",
-        "threads (every engine, nothing else set): " + " ".join(f"{k}={v}" for k, v in env.items()),
+        "threads (the same for every engine, nothing else added): " + " ".join(f"{k}={v}" for k, v in env.items()),
         *(["removed from the environment: " + " ".join(REMOVED)] if REMOVED else []),
+        *([f"kept from the environment (every engine sees them): {' '.join(kept)}"] if (kept := _kept(env)) else []),
+        f"CPU: {m['cpu']}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
         "not installed: " + (", ".join(e for e, ok in installed.items() if not ok) or "none"),
         f"method: one process per engine, {st['rounds']} alternating rounds of ~{st['target_s']} s each "

@@ -51,3 +51,20 @@ def test_contention_reports_the_one_core_bound(monkeypatch):
     assert abs(r["one_core_bound"] - want) <= 1e-9 * want and abs(r["bound_ratio"] - want / r["quiet"]) <= 1e-9
     assert "one-core bound" in T.contention_table(c)
     assert "the same step's one-core bound" in T.targets_table({"contention": c})
+
+
+def test_header_names_library_settings_the_environment_keeps(monkeypatch):
+    """A library setting in the environment (e.g. OPENBLAS_CORETYPE, which picks OpenBLAS's
+    kernels) changes the numbers: the header shows it, but not the thread counts it sets itself."""
+    from bench import cli
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    kept = cli._kept({"OPENBLAS_NUM_THREADS": "2"})
+    assert "OPENBLAS_CORETYPE=Haswell" in kept
+    assert not any(k.startswith("OPENBLAS_NUM_THREADS") for k in kept)
+    head = cli._header({"OPENBLAS_NUM_THREADS": "2"}, {"torch": True},
+                       {"rounds": 1, "target_s": 0.1, "gap_s": 0.1, "smoke": False})
+    assert "kept from the environment (every engine sees them): " in head
+    assert "OPENBLAS_CORETYPE=Haswell" in head
+    assert "CPU: " in head and cli._cpu().split(", ")[-1] in ("AVX-512", "AVX2", "AVX", "SSE", "?")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 import numpy as np
 
 from ..errors import GraphEngineError
 
+ABORT_DRAIN_S = 0.3  # seconds the abort hook waits for the launcher to forward its output
 INSTALL_HINT = 'pip install -e ".[mpi]" (mpi4py, mpich and numba-mpi from PyPI), then launch with mpiexec -n N'
 
 
@@ -113,6 +115,10 @@ def _install_abort_hook() -> None:
                 sys.stderr.write(f"graphengine.distributed: rank {c.Get_rank()} raised "
                                  f"{exc_type.__name__}; aborting all {c.Get_size()} ranks\n")
                 sys.stderr.flush()
+                # MPI_Abort makes the launcher kill every rank at once, and what it has not yet
+                # read from this rank's pipes is lost (seen: the traceback cut mid-way and this
+                # line missing, under load); give its forwarder a moment to drain them
+                time.sleep(ABORT_DRAIN_S)
                 mpi().COMM_WORLD.Abort(1)
 
     hook._graphengine_abort = True

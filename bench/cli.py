@@ -212,8 +212,11 @@ def _cpu() -> str:
             text = f.read()
     except OSError:
         return platform.processor() or "?"
-    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "?")
-    flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []))
+    first = {}   # the first CPU's fields
+    for ln in text.splitlines():
+        k, _, v = ln.partition(":")
+        first.setdefault(k.strip(), v.strip())
+    model, flags = first.get("model name", "?"), set(first.get("flags", "").split())
     isa = next((n for f, n in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX")) if f in flags), "SSE")
     return f"{model}, {isa}"
 

@@ -80,6 +80,7 @@ class Session:
         self.state = getattr(self.backend, "new_state", State)()
         self._plans: dict[tuple, Any] = {}
         self._run_cache: dict[tuple, Any] = {}
+        self._id_runs: dict[tuple, tuple] = {}   # run's hot path: ids -> (entry, the keyed objects)
         self._lock = threading.RLock()
         self._closed = False
         self._ctx: list = []
@@ -129,9 +130,22 @@ class Session:
         arrays (CuPy on a GPU; new arrays, not the session's buffers) for zero-copy hand-off
         through ``__cuda_array_interface__`` / DLPack; on a CPU session it returns NumPy arrays.
         """
-        self._check_open()
-        feed_dict = feed_dict or {}
+        fd = feed_dict or {}
         kind = type(fetches)
+        # the hot path: the entry last used for these very fetch and feed-key objects (ids; the
+        # table keeps the objects alive, so an id is never another object's). The entry checks
+        # each value's type, dtype and rank itself and answers MISS when they differ.
+        if kind is list or kind is tuple:
+            ikey = (kind, *map(id, fetches), None, *map(id, fd))
+        else:
+            ikey = (None, id(fetches), None, *map(id, fd))
+        hit = self._id_runs.get(ikey)
+        if hit is not None:
+            out = hit[0](fd.values(), device_arrays)
+            if out is not MISS:
+                return out
+        self._check_open()
+        feed_dict = fd
         # the cached path: per (fetches, feed keys, dtypes, ranks), what make_callable builds.
         # Names key by value, graph objects by identity (the entry keeps them alive).
         if kind is list or kind is tuple:
@@ -151,13 +165,18 @@ class Session:
         if key is not None:
             key = tuple(key)
             entry = self._run_cache.get(key)
-            if entry is not None:
-                return entry(vals, device_arrays)
-            if _is_leaf(fetches) or ((kind is list or kind is tuple) and all(map(_is_leaf, fetches))):
+            if entry is None and (_is_leaf(fetches) or ((kind is list or kind is tuple)
+                                                        and all(map(_is_leaf, fetches)))):
                 if len(self._run_cache) >= 256:  # keys that never repeat must not pile up
                     self._run_cache.clear()
                 entry = self._run_cache[key] = self._run_entry(fetches, feed_dict, vals)
-                return entry(vals, device_arrays)
+            if entry is not None:
+                out = entry(vals, device_arrays)
+                if out is not MISS:
+                    if len(self._id_runs) >= 256:
+                        self._id_runs.clear()
+                    self._id_runs[ikey] = (entry, fetches, tuple(fd))
+                    return out
         leaves = flatten(fetches, _is_leaf)
         resolved = [self._resolve(x) for x in leaves]
         feeds = self._feeds(feed_dict)
@@ -183,58 +202,9 @@ class Session:
         feeds = {t: convert_feed(t, v, device_ok=self._device_feeds) for t, v in zip(ts, vals)}
         with self._lock:
             exe = self._executable(resolved, feeds)
-        checks = []  # (position, tensor, dims that must match) for feeds with known dims
-        casts = []   # positions whose dtype differs from the placeholder's (converted per call)
-        for i, t in enumerate(ts):
-            known = () if t.shape is None else tuple((a, n) for a, n in enumerate(t.shape) if n is not None)
-            if known:
-                checks.append((i, t, known))
-            if vals[i].dtype != t.dtype.np:
-                casts.append((i, t))
+        fast = getattr(exe, "call", None) if not self.debug_numerics else None
         getters = [None if isinstance(r, Operation) else exe.program.resolve(r) for r in resolved]
-        fast = getattr(exe, "call_hot", None) or getattr(exe, "call", None) if not self.debug_numerics else None
-        if fast is not None:
-            pos = {t: i for i, t in enumerate(ts)}
-            order = [pos[t] for t in exe.program.feeds]
-            in_order = order == list(range(len(ts)))
-            idx = {t: i for i, t in enumerate(exe.program.fetches)}
-            slots = [None if g is None else idx[g] for g in getters]
-            copy_out = _copier(slots, [None if g is None else g.shape for g in getters])
-        kind = type(fetches)
-        single = _is_leaf(fetches)
-        keep = (fetches, list(feed_dict))  # the key's ids stay valid while the entry lives
-        state, lock = self.state, self._lock
-        dev = self._device_feeds
-
-        def entry(vs: list, device_arrays: bool) -> Any:
-            assert keep
-            if self._closed:
-                self._check_open()
-            for i, t, known in checks:
-                shape = vs[i].shape
-                for a, n in known:
-                    if shape[a] != n:
-                        convert_feed(t, vs[i])  # raises the FeedError naming the placeholder
-            for i, t in casts:
-                vs[i] = convert_feed(t, vs[i], device_ok=dev)
-            for i, v in enumerate(vs):
-                if not v.flags.c_contiguous:
-                    vs[i] = np.ascontiguousarray(v)
-            if fast is not None and not device_arrays:
-                with lock:
-                    out = copy_out(fast(vs if in_order else [vs[j] for j in order], state))
-            else:
-                with lock:
-                    vals = self._execute(exe, dict(zip(ts, vs)), host=not device_arrays)
-                    out = [None if g is None else _out(vals[g], device_arrays) for g in getters]
-            if single:
-                return out[0]
-            if kind is list:
-                return out
-            if kind is tuple:
-                return tuple(out)
-            return pack(fetches, out, _is_leaf)
-        return entry
+        return _entry_function(self, exe, fetches, feed_dict, ts, vals, getters, fast)
 
     @property
     def _device_feeds(self) -> bool:
@@ -306,40 +276,8 @@ class Session:
                                       [r for r in resolved if isinstance(r, Operation)], ts)
             exe = self.backend.compile(program, self.debug_numerics)
         getters = [None if isinstance(r, Operation) else exe.program.resolve(r) for r in resolved]
-        checks = [(t, t.dtype.np, None if t.shape is None else len(t.shape)) for t in ts]
-        single = not isinstance(fetches, list | tuple | dict)
-        flat = type(fetches) in (list, tuple) and all(_is_leaf(f) for f in fetches)
         fast = getattr(exe, "call", None) if not self.debug_numerics else None
-        dev_ok = self._device_feeds
-        if fast is not None:  # the compiled step takes feeds and gives fetches as lists
-            order = {t: i for i, t in enumerate(exe.program.fetches)}
-            slots = [None if g is None else order[g] for g in getters]
-            state, lock = self.state, self._lock
-
-        fast = getattr(exe, "call_hot", fast) if fast is not None else None
-
-        def call(*values: Any) -> Any:
-            if len(values) != len(checks):
-                raise FeedError(f"expected {len(ts)} feed values ({[t.name for t in ts]}), got {len(values)}")
-            vs = [v if (type(v) is np.ndarray and v.dtype == dt and v.ndim == nd and v.flags.c_contiguous)
-                  else convert_feed(t, v, device_ok=dev_ok) for (t, dt, nd), v in zip(checks, values)]
-            if fast is not None:
-                with lock:
-                    if self._closed:
-                        self._check_open()
-                    got = fast(vs, state)
-                    out = [None if j is None else _host_copy(got[j]) for j in slots]
-            else:
-                with self._lock:
-                    self._check_open()
-                    vals = self._execute(exe, dict(zip(ts, vs)), host=not device_arrays)
-                    out = [None if g is None else _out(vals[g], device_arrays) for g in getters]
-            if single:
-                return out[0]
-            if flat:
-                return out if type(fetches) is list else tuple(out)
-            return pack(fetches, out, _is_leaf)
-        return call
+        return _callable_function(self, exe, fetches, ts, getters, fast, device_arrays)
 
     def _execute(self, exe: Any, feeds: dict, host: bool = True) -> dict:
         # host=False: a device backend leaves the fetches on the device (others ignore it)
@@ -427,6 +365,157 @@ class InteractiveSession(Session):
         if self in _interactive:
             _interactive.remove(self)
         super().close()
+
+
+MISS = object()  # an entry's answer when a call's feed values do not fit it (run takes the long way)
+
+
+def _entry_function(sess: Session, exe: Any, fetches: Any, feed_dict: dict, ts: list, vals: list,
+                    getters: list, fast: Any) -> Any:
+    """``entry(values, device_arrays)`` for one fetch structure and feed signature, generated as
+    straight-line Python for its number of feeds (a loop or comprehension per call costs more
+    than the work on this path): per feed, convert a non-array value, check dtype and rank
+    against the signature (else MISS), check the known dims (FeedError naming the placeholder),
+    cast, make C-contiguous; then the compiled step with its fixed arguments when the
+    signature has run before (``sig.hot``), else ``exe.call``; then the fetches copied out."""
+    n = len(ts)
+    v = [f"v{i}" for i in range(n)]
+    ns: dict[str, Any] = {"sess": sess, "exe": exe, "MISS": MISS, "ndarray": np.ndarray,
+                          "convert_feed": convert_feed, "contig": np.ascontiguousarray,
+                          "state": sess.state, "lock": sess._lock, "dev": sess._device_feeds,
+                          "fetches": fetches, "pack": pack, "is_leaf": _is_leaf, "Operation": Operation,
+                          "host_copy": _host_copy, "out_of": _out, "fast": fast, "keep": list(feed_dict),
+                          "getters": getters, "dict": dict, "zip": zip, "tick": BLAS_POLICY.tick}
+    L = ["def entry(values, device_arrays):",
+         "    if sess._closed:",
+         "        sess._check_open()"]
+    if n:
+        L.append(f"    {', '.join(v)}, = values")
+    for i, t in enumerate(ts):
+        ns[f"t{i}"] = t
+        ns[f"d{i}"] = vals[i].dtype
+        L += [f"    if type(v{i}) is not ndarray:",
+              f"        v{i} = convert_feed(t{i}, v{i}, device_ok=dev)",
+              f"        if type(v{i}) is not ndarray:",
+              "            return MISS",
+              f"    dt = v{i}.dtype",
+              f"    if dt is not d{i} and dt != d{i}:",
+              "        return MISS",
+              f"    s{i} = v{i}.shape",
+              f"    if len(s{i}) != {vals[i].ndim}:",
+              "        return MISS"]
+        known = [] if t.shape is None else [(a, d) for a, d in enumerate(t.shape) if d is not None]
+        if known:
+            cond = " or ".join(f"s{i}[{a}] != {d}" for a, d in known)
+            L += [f"    if {cond}:", f"        convert_feed(t{i}, v{i})  # raises the FeedError naming it"]
+        if vals[i].dtype != t.dtype.np:
+            L.append(f"    v{i} = convert_feed(t{i}, v{i}, device_ok=dev)")
+        L += [f"    if not v{i}.flags.c_contiguous:", f"        v{i} = contig(v{i})"]
+    kind = type(fetches)
+    if _is_leaf(fetches):
+        result = "out[0]"
+    elif kind is list:
+        result = "out"
+    elif kind is tuple:
+        result = "tuple(out)"
+    else:
+        result = "pack(fetches, out, is_leaf)"
+    general = ["        lock.acquire()", "        try:",
+               f"            vals = sess._execute(exe, dict(zip(keep_ts, [{', '.join(v)}])), host=not device_arrays)",
+               "            out = [None if g is None else out_of(vals[g], device_arrays) for g in getters]",
+               "        finally:", "            lock.release()",
+               f"        return {result}"]
+    ns["keep_ts"] = ts
+    if fast is None:
+        L += ["    if True:", *general]
+    else:
+        pos = {t: i for i, t in enumerate(ts)}
+        order = [pos[t] for t in exe.program.feeds]
+        parts = _fetch_parts(exe, getters)
+        L += ["    if device_arrays:", *general, "    lock.acquire()", "    try:"]
+        L += _call_lines(exe, order, parts)
+        L += ["    finally:", "        lock.release()", f"    return {result}"]
+    exec("\n".join(L), ns)  # noqa: S102 - generated from the plan, no user text
+    ns["entry"].source = "\n".join(L)
+    return ns["entry"]
+
+
+def _fetch_parts(exe: Any, getters: list) -> list[str]:
+    """Per fetch, the expression that hands it out from the step's fetch list ``got``: None for
+    an op, a NumPy scalar for rank 0, else a copy (``_host_copy``)."""
+    idx = {t: i for i, t in enumerate(exe.program.fetches)}
+    parts = []
+    for g in getters:
+        if g is None:
+            parts.append("None")
+        elif g.shape == ():
+            parts.append(f"got[{idx[g]}][()]")
+        else:
+            parts.append(f"host_copy(got[{idx[g]}])")
+    return parts
+
+
+def _call_lines(exe: Any, order: list, parts: list) -> list[str]:
+    """The lines (inside the lock) that run the plan on feeds ``v{j}`` (``s{j}`` their shapes)
+    for j in ``order`` (``program.feeds`` order) and set ``out``: for a compiled step,
+    ``StepExecutable.call_hot`` inlined (the fixed arguments of a signature that has run),
+    else ``exe.call``."""
+    args = ", ".join(f"v{j}" for j in order)
+    if not (hasattr(exe, "_sigs") and hasattr(exe, "fn")):
+        return [f"        got = fast([{args}], state)", f"        out = [{', '.join(parts)}]"]
+    shapes = ", ".join(f"s{j}" for j in order) + ("," if len(order) == 1 else "")
+    return ["        tick()",
+            f"        sig = exe._sigs.get(({shapes}))",
+            "        h = None if sig is None else sig.hot",
+            "        if h is not None and h[0] is state and h[1] == state.version:",
+            f"            code = exe.fn({args}{', ' if args else ''}*h[2])",
+            "            if code:",
+            f"                exe._raise(code - 1, dict(zip(exe._feed_order, [{args}])), state)",
+            "            got = h[3]",
+            "        else:",
+            f"            got = fast([{args}], state)",
+            f"        out = [{', '.join(parts)}]"]
+
+
+def _callable_function(sess: Session, exe: Any, fetches: Any, ts: list, getters: list, fast: Any,
+                       device_arrays: bool) -> Any:
+    """``make_callable``'s ``call(*values)``, generated like ``_entry_function``: a feed that is
+    not a C-contiguous array of its placeholder's dtype and rank goes through ``convert_feed``;
+    then the plan (compiled step inlined as in ``_call_lines``), then the fetches."""
+    n = len(ts)
+    ns: dict[str, Any] = {"sess": sess, "exe": exe, "ndarray": np.ndarray, "convert_feed": convert_feed,
+                          "state": sess.state, "lock": sess._lock, "dev": sess._device_feeds,
+                          "fetches": fetches, "pack": pack, "is_leaf": _is_leaf, "host_copy": _host_copy,
+                          "out_of": _out, "fast": fast, "getters": getters, "dict": dict, "zip": zip,
+                          "tick": BLAS_POLICY.tick, "FeedError": FeedError, "ts": ts,
+                          "device_arrays": device_arrays}
+    L = ["def call(*values):",
+         f"    if len(values) != {n}:",
+         f"        raise FeedError(f'expected {n} feed values ({{[t.name for t in ts]}}), got {{len(values)}}')"]
+    if n:
+        L.append(f"    {', '.join(f'v{i}' for i in range(n))}, = values")
+    for i, t in enumerate(ts):
+        ns[f"t{i}"], ns[f"d{i}"] = t, t.dtype.np
+        nd = None if t.shape is None else len(t.shape)
+        L += [f"    if (type(v{i}) is not ndarray or v{i}.dtype is not d{i} and v{i}.dtype != d{i}"
+              f" or v{i}.ndim != {nd} or not v{i}.flags.c_contiguous):",
+              f"        v{i} = convert_feed(t{i}, v{i}, device_ok=dev)",
+              f"    s{i} = v{i}.shape"]
+    single = not isinstance(fetches, list | tuple | dict)
+    flat = type(fetches) in (list, tuple) and all(_is_leaf(f) for f in fetches)
+    result = ("out[0]" if single else ("out" if type(fetches) is list else "tuple(out)") if flat
+              else "pack(fetches, out, is_leaf)")
+    L += ["    lock.acquire()", "    try:", "        if sess._closed:", "            sess._check_open()"]
+    if fast is not None:
+        L += _call_lines(exe, list(range(n)), _fetch_parts(exe, getters))
+    else:
+        L += [f"        vals = sess._execute(exe, dict(zip(ts, [{', '.join(f'v{i}' for i in range(n))}])), "
+              "host=not device_arrays)",
+              "        out = [None if g is None else out_of(vals[g], device_arrays) for g in getters]"]
+    L += ["    finally:", "        lock.release()", f"    return {result}"]
+    exec("\n".join(L), ns)  # noqa: S102 - generated from the plan, no user text
+    ns["call"].source = "\n".join(L)
+    return ns["call"]
 
 
 __all__ = ["DTypeError", "InteractiveSession", "Session", "ShapeError", "get_default_session"]

@@ -378,6 +378,7 @@ def _entry_function(sess: Session, exe: Any, fetches: Any, feed_dict: dict, ts: 
     against the signature (else MISS), check the known dims (FeedError naming the placeholder),
     cast, make C-contiguous; then the compiled step with its fixed arguments when the
     signature has run before (``sig.hot``), else ``exe.call``; then the fetches copied out."""
+    from kernels.cpu import gemmsplit
     n = len(ts)
     v = [f"v{i}" for i in range(n)]
     ns: dict[str, Any] = {"sess": sess, "exe": exe, "MISS": MISS, "ndarray": np.ndarray,
@@ -385,7 +386,8 @@ def _entry_function(sess: Session, exe: Any, fetches: Any, feed_dict: dict, ts: 
                           "state": sess.state, "lock": sess._lock, "dev": sess._device_feeds,
                           "fetches": fetches, "pack": pack, "is_leaf": _is_leaf, "Operation": Operation,
                           "host_copy": _host_copy, "out_of": _out, "fast": fast, "keep": list(feed_dict),
-                          "getters": getters, "dict": dict, "zip": zip, "tick": BLAS_POLICY.tick}
+                          "getters": getters, "dict": dict, "zip": zip, "tick": BLAS_POLICY.tick,
+                          "holding": gemmsplit.HOLDING, "hold": gemmsplit.hold}
     L = ["def entry(values, device_arrays):",
          "    if sess._closed:",
          "        sess._check_open()"]
@@ -469,6 +471,8 @@ def _call_lines(exe: Any, order: list, parts: list) -> list[str]:
             "        h = None if sig is None else sig.hot",
             "        if h is not None and h[0] is state and h[1] == state.version:",
             f"            code = exe.fn({args}{', ' if args else ''}*h[2])",
+            "            if holding[0]:",
+            f"                hold(({args}{',' if len(order) == 1 else ''}), h[2])",
             "            if code:",
             f"                exe._raise(code - 1, dict(zip(exe._feed_order, [{args}])), state)",
             "            got = h[3]",
@@ -482,12 +486,14 @@ def _callable_function(sess: Session, exe: Any, fetches: Any, ts: list, getters:
     """``make_callable``'s ``call(*values)``, generated like ``_entry_function``: a feed that is
     not a C-contiguous array of its placeholder's dtype and rank goes through ``convert_feed``;
     then the plan (compiled step inlined as in ``_call_lines``), then the fetches."""
+    from kernels.cpu import gemmsplit
     n = len(ts)
     ns: dict[str, Any] = {"sess": sess, "exe": exe, "ndarray": np.ndarray, "convert_feed": convert_feed,
                           "state": sess.state, "lock": sess._lock, "dev": sess._device_feeds,
                           "fetches": fetches, "pack": pack, "is_leaf": _is_leaf, "host_copy": _host_copy,
                           "out_of": _out, "fast": fast, "getters": getters, "dict": dict, "zip": zip,
                           "tick": BLAS_POLICY.tick, "FeedError": FeedError, "ts": ts,
+                          "holding": gemmsplit.HOLDING, "hold": gemmsplit.hold,
                           "device_arrays": device_arrays}
     L = ["def call(*values):",
          f"    if len(values) != {n}:",

@@ -30,6 +30,7 @@ from graphengine.runtime.executor import OpExecutor
 from graphengine.runtime.state import State
 from graphengine.runtime.threads import POLICY as BLAS_THREADS
 from kernels.codegen import load_source
+from kernels.cpu import gemmsplit
 from kernels.registry import get_kernel
 
 from . import background
@@ -288,6 +289,8 @@ class StepExecutable:
         if not (self._random_pos or self._guarded):  # the common case: feeds + fixed arguments
             code = fn(*values, *rest)
             args = None
+            if gemmsplit.HOLDING[0]:
+                gemmsplit.hold(values, rest)
         else:
             args = list(values) + list(rest)
             for i, t in self._random_pos:
@@ -298,6 +301,8 @@ class StepExecutable:
                 args[i] = a.reshape(1) if a.ndim == 0 else a
             saved = [(v, state.vars[v].copy()) for v in self._guarded if v in state.vars]
             code = fn(*args)
+            if gemmsplit.HOLDING[0]:
+                gemmsplit.hold(args)
             if code:
                 for v, a in saved:
                     state.write(v, a)
@@ -326,6 +331,8 @@ class StepExecutable:
         if hot is None or hot[0] is not state or hot[1] != state.version:
             return self.call(values, state)
         code = self.fn(*values, *hot[2])
+        if gemmsplit.HOLDING[0]:
+            gemmsplit.hold(values, hot[2])
         if code:
             self._raise(code - 1, dict(zip(self._feed_order, values)), state)
         return hot[3]

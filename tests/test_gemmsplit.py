@@ -316,6 +316,11 @@ def test_the_policy_splits_only_when_asked(monkeypatch):
     assert not p.splitting and not gs.split_active()   # off by default
     monkeypatch.setenv("GRAPHENGINE_GEMM_SPLIT", "1")
     p = BlasThreads()
+    p._split(True)
+    assert not p.splitting   # no hooks: the CPU step backend has not loaded
+    import graphengine.backends.cpu.step as step
+    assert step.BLAS_THREADS.split_hooks is not None
+    p.split_hooks = step.BLAS_THREADS.split_hooks
     if not gs.available():
         pytest.skip("fewer than 2 cores allowed: nothing splits here")
     p._split(True)

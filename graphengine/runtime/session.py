@@ -378,7 +378,6 @@ def _entry_function(sess: Session, exe: Any, fetches: Any, feed_dict: dict, ts: 
     against the signature (else MISS), check the known dims (FeedError naming the placeholder),
     cast, make C-contiguous; then the compiled step with its fixed arguments when the
     signature has run before (``sig.hot``), else ``exe.call``; then the fetches copied out."""
-    from kernels.cpu import gemmsplit
     n = len(ts)
     v = [f"v{i}" for i in range(n)]
     ns: dict[str, Any] = {"sess": sess, "exe": exe, "MISS": MISS, "ndarray": np.ndarray,
@@ -387,7 +386,7 @@ def _entry_function(sess: Session, exe: Any, fetches: Any, feed_dict: dict, ts: 
                           "fetches": fetches, "pack": pack, "is_leaf": _is_leaf, "Operation": Operation,
                           "host_copy": _host_copy, "out_of": _out, "fast": fast, "keep": list(feed_dict),
                           "getters": getters, "dict": dict, "zip": zip, "tick": BLAS_POLICY.tick,
-                          "holding": gemmsplit.HOLDING, "hold": gemmsplit.hold}
+                          "holding": getattr(exe, "HOLDING", (False,)), "hold": getattr(exe, "hold", None)}
     L = ["def entry(values, device_arrays):",
          "    if sess._closed:",
          "        sess._check_open()"]
@@ -486,14 +485,13 @@ def _callable_function(sess: Session, exe: Any, fetches: Any, ts: list, getters:
     """``make_callable``'s ``call(*values)``, generated like ``_entry_function``: a feed that is
     not a C-contiguous array of its placeholder's dtype and rank goes through ``convert_feed``;
     then the plan (compiled step inlined as in ``_call_lines``), then the fetches."""
-    from kernels.cpu import gemmsplit
     n = len(ts)
     ns: dict[str, Any] = {"sess": sess, "exe": exe, "ndarray": np.ndarray, "convert_feed": convert_feed,
                           "state": sess.state, "lock": sess._lock, "dev": sess._device_feeds,
                           "fetches": fetches, "pack": pack, "is_leaf": _is_leaf, "host_copy": _host_copy,
                           "out_of": _out, "fast": fast, "getters": getters, "dict": dict, "zip": zip,
                           "tick": BLAS_POLICY.tick, "FeedError": FeedError, "ts": ts,
-                          "holding": gemmsplit.HOLDING, "hold": gemmsplit.hold,
+                          "holding": getattr(exe, "HOLDING", (False,)), "hold": getattr(exe, "hold", None),
                           "device_arrays": device_arrays}
     L = ["def call(*values):",
          f"    if len(values) != {n}:",

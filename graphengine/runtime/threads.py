@@ -63,6 +63,9 @@ class BlasThreads:
         self.splitting = False   # the split GEMM is on (see _split)
         # GRAPHENGINE_GEMM_SPLIT=1: the split GEMM on a busy machine (opt-in: not measured faster yet)
         self.split_allowed = os.environ.get("GRAPHENGINE_GEMM_SPLIT", "0") == "1"
+        # (available, activate(helper cores), deactivate) of kernels.cpu.gemmsplit, set by the
+        # CPU step backend when it loads (this module does not import kernels)
+        self.split_hooks: tuple | None = None
         self._helper_on: frozenset | None = None   # the stepping thread's cores when it was set
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         if self.cores < 2 or not os.path.exists("/proc/stat"):
@@ -129,18 +132,17 @@ class BlasThreads:
         processes hold cores: the stepping thread and a helper share each GEMM's chunks as they
         come, the helper on the cores the stepping thread was kept off (where it gets the share
         the scheduler leaves), so those cores still add to the step instead of nothing."""
-        on = on and self.split_allowed
+        on = on and self.split_allowed and self.split_hooks is not None
         if on == self.splitting:
             if not on or self._pinned is None or self._helper_on == self._pinned[1]:
                 return
-        from kernels.cpu import gemmsplit
         if not on:
-            gemmsplit.deactivate()
+            self.split_hooks[2]()
             self.splitting = False
             return
         pinned = self._pinned[1] if self._pinned is not None else None
         helper = (self._allowed - pinned) if pinned and self._allowed - pinned else None
-        self.splitting = gemmsplit.activate(helper)
+        self.splitting = self.split_hooks[1](helper)
         self._helper_on = pinned
 
     def _place(self, taken: int, per: dict, old: dict, dt: float, own_rate: float) -> None:

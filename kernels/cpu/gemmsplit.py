@@ -103,7 +103,11 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload, register_jitable
 
-from .linalg import _XXGEMM
+# the BLAS gemm Numba itself calls for np.dot (as kernels.cpu.linalg declares it: column-major,
+# Fortran conventions; by its symbol, so functions that call it stay in Numba's disk cache)
+_XXGEMM = types.ExternalFunction("numba_xxgemm", types.intc(
+    types.char, types.char, types.char, types.intp, types.intp, types.intp, types.voidptr, types.voidptr,
+    types.intp, types.voidptr, types.intp, types.voidptr, types.voidptr, types.intp))
 
 __all__ = ["gemm", "split_active", "quiesce", "control_block", "available", "activate",
            "deactivate", "helper_tid", "shutdown", "stats", "override", "block",

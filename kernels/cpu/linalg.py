@@ -7,6 +7,7 @@ from numba import types
 from numba.extending import register_jitable
 
 from ..registry import register_kernel, register_step_emitter
+from . import gemmsplit
 
 _NJ = dict(cache=True, nogil=True)
 # Below this many multiply-adds a plain loop beats the cost of a BLAS call (measured on the
@@ -129,9 +130,6 @@ def matmul_tn_sgd(a, b, var, lr):
     _XXGEMM(115 if isz == 4 else 100, _N, _T, n, m, k, ab[:1].ctypes, b.ctypes,
             b.strides[0] // isz, a.ctypes, a.strides[0] // isz, ab[1:].ctypes, var.ctypes,
             var.strides[0] // isz)
-
-
-from . import gemmsplit  # noqa: E402 - it uses _XXGEMM above
 
 
 # The compiled steps' matmuls: as above, but shared with the helper thread of

@@ -46,6 +46,8 @@ KERNEL_HASH = hashlib.sha1(b"".join(
     + sorted(_HERE.glob("*.py")) if f.name not in _NOT_IN_KEY)).hexdigest()[:12]
 
 COMPILE_COUNT = [0]  # generated step functions built in this process (tests assert on it)
+# the thread policy turns the steps' split GEMM on and off through these (it does not import kernels)
+BLAS_THREADS.split_hooks = (gemmsplit.available, gemmsplit.activate, gemmsplit.deactivate)
 
 
 def _cpu_kernel(op: str):
@@ -137,6 +139,11 @@ class _Signature:
 
 
 class StepExecutable:
+    # the split GEMM's operands stay alive until its helper lets go of them: callers that run
+    # ``fn`` themselves (the session's generated entries) call ``hold`` while ``HOLDING[0]``
+    HOLDING = gemmsplit.HOLDING
+    hold = staticmethod(gemmsplit.hold)
+
     def __init__(self, program, fused, lay, fn, source: str) -> None:
         self.program = program
         self.fused = fused

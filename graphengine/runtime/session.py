@@ -385,8 +385,7 @@ def _entry_function(sess: Session, exe: Any, fetches: Any, feed_dict: dict, ts: 
                           "state": sess.state, "lock": sess._lock, "dev": sess._device_feeds,
                           "fetches": fetches, "pack": pack, "is_leaf": _is_leaf, "Operation": Operation,
                           "host_copy": _host_copy, "out_of": _out, "fast": fast, "keep": list(feed_dict),
-                          "getters": getters, "dict": dict, "zip": zip, "tick": BLAS_POLICY.tick,
-                          "holding": getattr(exe, "HOLDING", (False,)), "hold": getattr(exe, "hold", None)}
+                          "getters": getters, "dict": dict, "zip": zip, "tick": BLAS_POLICY.tick}
     L = ["def entry(values, device_arrays):",
          "    if sess._closed:",
          "        sess._check_open()"]
@@ -470,8 +469,6 @@ def _call_lines(exe: Any, order: list, parts: list) -> list[str]:
             "        h = None if sig is None else sig.hot",
             "        if h is not None and h[0] is state and h[1] == state.version:",
             f"            code = exe.fn({args}{', ' if args else ''}*h[2])",
-            "            if holding[0]:",
-            f"                hold(({args}{',' if len(order) == 1 else ''}), h[2])",
             "            if code:",
             f"                exe._raise(code - 1, dict(zip(exe._feed_order, [{args}])), state)",
             "            got = h[3]",
@@ -491,7 +488,6 @@ def _callable_function(sess: Session, exe: Any, fetches: Any, ts: list, getters:
                           "fetches": fetches, "pack": pack, "is_leaf": _is_leaf, "host_copy": _host_copy,
                           "out_of": _out, "fast": fast, "getters": getters, "dict": dict, "zip": zip,
                           "tick": BLAS_POLICY.tick, "FeedError": FeedError, "ts": ts,
-                          "holding": getattr(exe, "HOLDING", (False,)), "hold": getattr(exe, "hold", None),
                           "device_arrays": device_arrays}
     L = ["def call(*values):",
          f"    if len(values) != {n}:",

@@ -11,14 +11,9 @@ and then sleep, instead of spinning for ~0.1 s (``OPENBLAS_THREAD_TIMEOUT``, rea
 library loads: ``kernels.cpu.blas``).
 
 While other processes hold cores, the thread that calls the steps is pinned to the cores they
-leave idle, and gets its affinity back when they leave. With ``GRAPHENGINE_GEMM_SPLIT=1`` (opt-in),
-while BLAS is down to one thread that way, the compiled steps' GEMMs are shared chunk by chunk
-between the stepping thread and one helper thread pinned to the busy cores
-(``kernels.cpu.gemmsplit``); it is off by default because it has not yet measured faster than one
-BLAS thread (bench/RESULTS.md, 2026-12-02 afternoon: 40 vs 46 steps/s next to a busy process).
+leave idle, and gets its affinity back when they leave.
 
-``GRAPHENGINE_BLAS_POLICY=fixed`` turns the adaptation off (the BLAS default then applies);
-``GRAPHENGINE_GEMM_SPLIT=1`` adds the split GEMM to it (above).
+``GRAPHENGINE_BLAS_POLICY=fixed`` turns the adaptation off (the BLAS default then applies).
 """
 from __future__ import annotations
 
@@ -60,13 +55,6 @@ class BlasThreads:
         self._pinned: tuple[int, frozenset] | None = None  # (thread id, cores) while pinned
         self._gave_up = False   # pinning did not help during this busy spell
         self._setter: Any = None
-        self.splitting = False   # the split GEMM is on (see _split)
-        # GRAPHENGINE_GEMM_SPLIT=1: the split GEMM on a busy machine (opt-in: not measured faster yet)
-        self.split_allowed = os.environ.get("GRAPHENGINE_GEMM_SPLIT", "0") == "1"
-        # (available, activate(helper cores), deactivate) of kernels.cpu.gemmsplit, set by the
-        # CPU step backend when it loads (this module does not import kernels)
-        self.split_hooks: tuple | None = None
-        self._helper_on: frozenset | None = None   # the stepping thread's cores when it was set
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         if self.cores < 2 or not os.path.exists("/proc/stat"):
             self.enabled = False
@@ -125,25 +113,6 @@ class BlasThreads:
             self._apply(want)
         if per is not None and last[3] is not None:
             self._place(taken, per, last[3], now - last[0], (own - last[2]) / (now - last[0]))
-        self._split(want == 1 and taken > 0 and self.cap >= 2)
-
-    def _split(self, on: bool) -> None:
-        """The split GEMM (``kernels.cpu.gemmsplit``) while BLAS has one thread because other
-        processes hold cores: the stepping thread and a helper share each GEMM's chunks as they
-        come, the helper on the cores the stepping thread was kept off (where it gets the share
-        the scheduler leaves), so those cores still add to the step instead of nothing."""
-        on = on and self.split_allowed and self.split_hooks is not None
-        if on == self.splitting:
-            if not on or self._pinned is None or self._helper_on == self._pinned[1]:
-                return
-        if not on:
-            self.split_hooks[2]()
-            self.splitting = False
-            return
-        pinned = self._pinned[1] if self._pinned is not None else None
-        helper = (self._allowed - pinned) if pinned and self._allowed - pinned else None
-        self.splitting = self.split_hooks[1](helper)
-        self._helper_on = pinned
 
     def _place(self, taken: int, per: dict, old: dict, dt: float, own_rate: float) -> None:
         """While other processes hold cores, keep the stepping thread (the caller) off them: the

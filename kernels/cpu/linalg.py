@@ -7,7 +7,6 @@ from numba import types
 from numba.extending import register_jitable
 
 from ..registry import register_kernel, register_step_emitter
-from . import gemmsplit
 
 _NJ = dict(cache=True, nogil=True)
 # Below this many multiply-adds a plain loop beats the cost of a BLAS call (measured on the
@@ -130,52 +129,6 @@ def matmul_tn_sgd(a, b, var, lr):
     _XXGEMM(115 if isz == 4 else 100, _N, _T, n, m, k, ab[:1].ctypes, b.ctypes,
             b.strides[0] // isz, a.ctypes, a.strides[0] // isz, ab[1:].ctypes, var.ctypes,
             var.strides[0] // isz)
-
-
-# The compiled steps' matmuls: as above, but shared with the helper thread of
-# ``kernels.cpu.gemmsplit`` while the thread policy has the split mode on (a busy machine: the
-# stepping thread and the helper take the GEMM's chunks as they come, instead of OpenBLAS's two
-# threads each waiting for the other). Only the steps call these: their operands are step
-# buffers, variables and feeds, which the caller keeps alive until the helper has let go of them
-# (``gemmsplit.hold``); kernels that pass temporaries (the convolutions) keep the plain ones.
-@numba.njit(**_NJ)
-def step_nn(a, b, out):
-    if a.shape[0] * a.shape[1] * b.shape[1] > SMALL and gemmsplit.split_active():
-        gemmsplit.gemm(a, b, out, 1.0, 0.0)
-    else:
-        matmul_nn(a, b, out)
-
-
-@numba.njit(**_NJ)
-def step_tn(a, b, out):
-    if a.shape[0] * a.shape[1] * b.shape[1] > SMALL and gemmsplit.split_active():
-        gemmsplit.gemm(a.T, b, out, 1.0, 0.0)
-    else:
-        matmul_tn(a, b, out)
-
-
-@numba.njit(**_NJ)
-def step_nt(a, b, out):
-    if a.shape[0] * a.shape[1] * b.shape[0] > SMALL and gemmsplit.split_active():
-        gemmsplit.gemm(a, b.T, out, 1.0, 0.0)
-    else:
-        matmul_nt(a, b, out)
-
-
-@numba.njit(**_NJ)
-def step_tt(a, b, out):
-    if a.shape[0] * a.shape[1] * b.shape[0] > SMALL and gemmsplit.split_active():
-        gemmsplit.gemm(a.T, b.T, out, 1.0, 0.0)
-    else:
-        matmul_tt(a, b, out)
-
-
-@numba.njit(**_NJ)
-def step_tn_sgd(a, b, var, lr):
-    if a.shape[0] > 0 and sgd_gemm_fits(a, b, var) and gemmsplit.split_active():
-        gemmsplit.gemm(a.T, b, var, -lr, 1.0)
-    else:
-        matmul_tn_sgd(a, b, var, lr)
 
 
 MATMUL = {(False, False): matmul_nn, (True, False): matmul_tn,

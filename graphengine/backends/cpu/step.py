@@ -30,7 +30,6 @@ from graphengine.runtime.executor import OpExecutor
 from graphengine.runtime.state import State
 from graphengine.runtime.threads import POLICY as BLAS_THREADS
 from kernels.codegen import load_source
-from kernels.cpu import gemmsplit
 from kernels.registry import get_kernel
 
 from . import background
@@ -46,8 +45,6 @@ KERNEL_HASH = hashlib.sha1(b"".join(
     + sorted(_HERE.glob("*.py")) if f.name not in _NOT_IN_KEY)).hexdigest()[:12]
 
 COMPILE_COUNT = [0]  # generated step functions built in this process (tests assert on it)
-# the thread policy turns the steps' split GEMM on and off through these (it does not import kernels)
-BLAS_THREADS.split_hooks = (gemmsplit.available, gemmsplit.activate, gemmsplit.deactivate)
 
 
 def _cpu_kernel(op: str):
@@ -139,11 +136,6 @@ class _Signature:
 
 
 class StepExecutable:
-    # the split GEMM's operands stay alive until its helper lets go of them: callers that run
-    # ``fn`` themselves (the session's generated entries) call ``hold`` while ``HOLDING[0]``
-    HOLDING = gemmsplit.HOLDING
-    hold = staticmethod(gemmsplit.hold)
-
     def __init__(self, program, fused, lay, fn, source: str) -> None:
         self.program = program
         self.fused = fused
@@ -296,8 +288,6 @@ class StepExecutable:
         if not (self._random_pos or self._guarded):  # the common case: feeds + fixed arguments
             code = fn(*values, *rest)
             args = None
-            if gemmsplit.HOLDING[0]:
-                gemmsplit.hold(values, rest)
         else:
             args = list(values) + list(rest)
             for i, t in self._random_pos:
@@ -308,8 +298,6 @@ class StepExecutable:
                 args[i] = a.reshape(1) if a.ndim == 0 else a
             saved = [(v, state.vars[v].copy()) for v in self._guarded if v in state.vars]
             code = fn(*args)
-            if gemmsplit.HOLDING[0]:
-                gemmsplit.hold(args)
             if code:
                 for v, a in saved:
                     state.write(v, a)
@@ -338,8 +326,6 @@ class StepExecutable:
         if hot is None or hot[0] is not state or hot[1] != state.version:
             return self.call(values, state)
         code = self.fn(*values, *hot[2])
-        if gemmsplit.HOLDING[0]:
-            gemmsplit.hold(values, hot[2])
         if code:
             self._raise(code - 1, dict(zip(self._feed_order, values)), state)
         return hot[3]

@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gap-s", type=float, default=0.3,
                    help="pause before each engine's turn, so idle threads of the previous one stop "
                         "spinning (default 0.3)")
+    p.add_argument("--procs", type=int, help="processes per engine in the step rounds, alternated "
+                                             "(default 2, 1 with --quick): one process's memory "
+                                             "placement can shift its speed by 10%% or more")
     p.add_argument("--samples", type=int, help="fresh processes per first-step situation (default 5)")
     p.add_argument("--json", metavar="OUT", help="also write every measurement to this JSON file")
     p.add_argument("--threads-sweep", action="store_true", help="also run the `threads` measurement")
@@ -108,7 +111,8 @@ def _settings(args) -> dict:
     rounds = args.rounds or (1 if smoke else 3 if args.quick else 7)
     target = args.target_s or (0.01 if smoke else 0.25 if args.quick else 0.5)
     return {"rounds": rounds, "target_s": target, "gap_s": 0.0 if smoke else args.gap_s,
-            "samples": args.samples or (1 if smoke else 5), "smoke": smoke}
+            "samples": args.samples or (1 if smoke else 5), "smoke": smoke,
+            "procs": max(1, args.procs or (1 if smoke or args.quick else 2))}
 
 
 def _run(args, env: dict, names: list[str]) -> int:
@@ -130,7 +134,8 @@ def _run(args, env: dict, names: list[str]) -> int:
     floors = ["floor"] + (["floor-torch"] if not args.quick and not st["smoke"] and installed["torch"] else [])
     for name in [n for n in names if n in W.WORKLOADS]:
         try:
-            res = measure_workload(name, engines, st["rounds"], st["target_s"], st["gap_s"], floors)
+            res = measure_workload(name, engines, st["rounds"], st["target_s"], st["gap_s"], floors,
+                                   st["procs"])
         except RuntimeError as e:   # a worker failed while timing: report it, go on
             failed.append(f"{name}: {str(e).strip().splitlines()[-1]}")
             print(f"  {name}: FAILED: {e}", flush=True)
@@ -141,7 +146,9 @@ def _run(args, env: dict, names: list[str]) -> int:
             failed += [f"{name}: {e}" for e in res["check"]["failed"]]
         failed += [f"{name}: {e} did not build" for e in res["errors"] if e in engines]
         print(f"  {name}: " + ", ".join(f"{e} {T.fmt(v)} ({T.fmt(min(res['all_rates'][e]))}-"
-                                        f"{T.fmt(max(res['all_rates'][e]))})"
+                                        f"{T.fmt(max(res['all_rates'][e]))}"
+                                        + (", per process " + "/".join(T.fmt(m) for m in res["process_medians"][e])
+                                           if res["procs"] > 1 else "") + ")"
                                         for e, v in res["steps_per_s"].items()), flush=True)
     if report["steps"]:
         print()
@@ -239,7 +246,8 @@ def _header(env: dict, installed: dict, st: dict) -> str:
         f"CPU: {m['cpu']}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
         "not installed: " + (", ".join(e for e, ok in installed.items() if not ok) or "none"),
-        f"method: one process per engine, {st['rounds']} alternating rounds of ~{st['target_s']} s each "
+        f"method: {'one process' if st.get('procs', 1) == 1 else str(st['procs']) + ' processes'} per engine "
+        f"(steps: all of them alternating), {st['rounds']} alternating rounds of ~{st['target_s']} s each "
         f"after a warm-up, {st['gap_s']} s pause before each engine's turn"
         + ("  [SMOKE: numbers meaningless]" if st["smoke"] else ""),
         ""])

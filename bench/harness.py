@@ -232,11 +232,26 @@ def start_workers(specs: dict[str, dict], env: dict | None = None) -> tuple[dict
     return workers, inits, errors
 
 
+def _copy_key(engine: str, k: int) -> str:
+    return engine if k == 0 else f"{engine}#{k + 1}"
+
+
+def _base(key: str) -> str:
+    return key.split("#", 1)[0]
+
+
 def measure_workload(name: str, engines: list[str], rounds: int, target_s: float, gap_s: float,
-                     floors: list[str]) -> dict:
+                     floors: list[str], procs: int = 1) -> dict:
     """Every engine (and the GEMM floor) in its own process on the same weights and batch; losses
-    checked against NumPy's; then alternating timed rounds. -> the row's measurements."""
-    specs = {e: {"workload": name} for e in ["numpy", *[e for e in engines if e != "numpy"], *floors]}
+    checked against NumPy's; then alternating timed rounds. -> the row's measurements.
+
+    ``procs`` > 1 starts that many processes per engine and alternates over all of them
+    (A1 B1 ... A2 B2 ...): a process's speed depends on where its memory landed (measured on a
+    2-core VM: the same step 13% apart in two processes, equal within one), so one process per
+    engine can put that luck into a ratio. Each engine's steps/s is the median over all of its
+    processes' rounds; ``process_medians`` keeps each process's own median."""
+    names = ["numpy", *[e for e in engines if e != "numpy"], *floors]
+    specs = {_copy_key(e, k): {"workload": name, "engine": e} for k in range(max(1, procs)) for e in names}
     workers, inits, errors = start_workers(specs)
     try:
         if "numpy" not in workers:
@@ -245,10 +260,19 @@ def measure_workload(name: str, engines: list[str], rounds: int, target_s: float
         losses = {e: r["losses"] for e, r in inits.items() if r["losses"] is not None and e != "numpy"}
         check = check_losses(losses, ref)
         if "numpy" not in engines:
-            workers.pop("numpy").close()
+            for key in [k for k in workers if _base(k) == "numpy"]:
+                workers.pop(key).close()
         rates = time_rounds(workers, rounds, target_s, gap_s)
     finally:
         for wk in workers.values():
             wk.close()
-    return {"steps_per_s": {e: statistics.median(v) for e, v in rates.items()}, "all_rates": rates,
-            "init": inits, "errors": errors, "losses": {**losses, "numpy": ref}, "check": check}
+    pooled: dict[str, list[float]] = {}
+    per_proc: dict[str, list[float]] = {}
+    for key, v in rates.items():
+        pooled.setdefault(_base(key), []).extend(v)
+        per_proc.setdefault(_base(key), []).append(statistics.median(v))
+    return {"steps_per_s": {e: statistics.median(v) for e, v in pooled.items()}, "all_rates": pooled,
+            "process_medians": per_proc, "procs": max(1, procs),
+            "init": {k: r for k, r in inits.items() if "#" not in k},
+            "errors": {_base(k): r for k, r in errors.items()}, "losses": {**losses, "numpy": ref},
+            "check": check}

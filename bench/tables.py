@@ -58,8 +58,11 @@ def steps_table(steps: dict, engines: list[str], installed: dict) -> str:
         worst = max((v[0] for v in c["rel_err_step1_step2"].values()), default=0.0)
         row.append(("ok" if c["ok"] else "FAIL: " + ", ".join(c["failed"])) + f" (worst step 1: {worst:.0e})")
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "steps/s: median over alternating rounds after a warm-up, each engine in its own "
-              "process (one fixed batch, one Python call per step). GEMM floor: the step's GEMMs "
+    procs = max((r.get("procs", 1) for r in steps.values()), default=1)
+    where = ("each engine in its own process" if procs == 1 else
+             f"each engine in {procs} processes of its own, all alternating, the median over all their rounds")
+    lines += ["", f"steps/s: median over alternating rounds after a warm-up, {where} "
+              "(one fixed batch, one Python call per step). GEMM floor: the step's GEMMs "
               "alone (3 per dense layer, 2 for the first) back to back through graphengine's BLAS "
               "path (Numba np.dot -> SciPy OpenBLAS), in its own process in the same rounds. "
               "loss check: each engine's first/second-step loss vs the NumPy reference (1e-4 / 1e-3 "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -34,6 +35,22 @@ def test_cli_runs_every_graphengine_column_and_checks_losses(tmp_path):
         assert r["derived"]["run_percall_vs_callable"] > 0
     assert "| tf1-softmax-regression (784-10" in p.stdout and "issue 10 targets" in p.stdout
     assert rep["threads"]["OMP_NUM_THREADS"] == "1" and "OMP_WAIT_POLICY" not in rep["threads"]
+
+
+def test_procs_pools_the_rounds_of_every_process_per_engine(tmp_path):
+    out = tmp_path / "r.json"
+    env = {**os.environ, "GRAPHENGINE_BENCH_SMOKE": "1", "PYTHONPATH": ROOT}
+    p = subprocess.run([sys.executable, "-m", "bench", "--workloads", "tiny", "--engines", "graphengine,numpy",
+                        "--threads", "1", "--procs", "2", "--rounds", "3", "--json", str(out)],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    r = json.loads(out.read_text())["steps"]["tiny"]
+    assert r["procs"] == 2 and set(r["steps_per_s"]) == {"graphengine", "numpy", "floor"}
+    for e in r["steps_per_s"]:   # 2 processes x 3 rounds, pooled; each process's median kept
+        assert len(r["all_rates"][e]) == 6 and len(r["process_medians"][e]) == 2
+        assert r["steps_per_s"][e] == statistics.median(r["all_rates"][e])
+    assert set(r["check"]["rel_err_step1_step2"]) == {"graphengine", "graphengine#2", "numpy#2"} and r["check"]["ok"]
+    assert "2 processes per engine" in p.stdout and "per process " in p.stdout
 
 
 def test_contention_reports_the_one_core_bound(monkeypatch):

@@ -85,3 +85,12 @@ def test_header_names_library_settings_the_environment_keeps(monkeypatch):
     assert "kept from the environment (every engine sees them): " in head
     assert "OPENBLAS_CORETYPE=Haswell" in head
     assert "CPU: " in head and cli._cpu().split(", ")[-1] in ("AVX-512", "AVX2", "AVX", "SSE", "?")
+
+
+def test_targets_table_says_what_share_of_the_floor_the_autoencoder_target_needs():
+    from bench import tables as T
+    rep = {"steps": {"autoencoder": {"steps_per_s": {"torch": 60.0, "floor": 100.0},
+                                     "derived": {"run_vs_torch": 1.2, "run_vs_floor": 0.72}}}}
+    row = [line for line in T.targets_table(rep).splitlines() if "share of the autoencoder's" in line]
+    assert len(row) == 1 and "| 84% |" in row[0]   # 1.4 x 60 / 100
+    assert "share of the autoencoder's" in T.targets_table({}) and T._needed({}, "autoencoder", 1.4) is None

@@ -193,3 +193,117 @@ def test_math_sqrt_vectorizes_as_is():
 
 def test_docstring_examples():
     assert doctest.testmod(simd).failed == 0
+
+
+# ---- the AVX-512 paths: full-width vectors (kernels.cpu.vectors) and _scale2's vscalefps ----
+@functools.cache
+def _avx512():
+    return bool(llvm.get_host_cpu_features().get("avx512f", False))
+
+
+_CHILD = r"""
+import sys, json
+import numpy as np
+import numba
+import kernels.cpu  # applies kernels.cpu.vectors first, as the package does
+from kernels.cpu import simd, vectors
+
+def make(f):
+    @numba.njit
+    def run(x, o):
+        for q in range(x.size):
+            o[q] = f(x[q])
+    return run
+
+names, x32, x64, out = sys.argv[1].split(","), np.load(sys.argv[2]), np.load(sys.argv[3]), sys.argv[4]
+res, asm = {}, ""
+for name in names:
+    run = make(getattr(simd, "v" + name))
+    for x in (x32, x64):
+        o = np.empty_like(x)
+        run(x, o)
+        res[f"{name}_{x.dtype.name}"] = o
+    if name == "exp":
+        asm = run.inspect_asm(run.signatures[0])
+np.savez(out, **res)
+print(json.dumps({"zmm": "zmm" in asm, "vscalef": "vscalefps" in asm,
+                  "features": vectors.active_features()}))
+"""
+
+# Haswell's features: AVX2 + FMA, no AVX-512 (the two-multiply _scale2, 256-bit vectors)
+_HASWELL = "+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+lzcnt,+movbe,+popcnt,+sse4.2,+sse4.1,+ssse3,+sse3,+sse2,+sse,+cx16,+fsgsbase,+rdrnd,+xsave,+xsaveopt"
+
+
+def _child(tmp_path, env_extra, names=("exp",)):
+    import json
+    import os
+    import subprocess
+    import sys
+    x32, x64 = tmp_path / "x32.npy", tmp_path / "x64.npy"
+    np.save(x32, SWEEP32)
+    np.save(x64, SAMPLE64)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "GRAPHENGINE_WIDE_VECTORS")}
+    env.update(env_extra)
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "out.npz"
+    p = subprocess.run([sys.executable, "-c", _CHILD, ",".join(names), str(x32), str(x64), str(out)],
+                       env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout.strip().splitlines()[-1]), np.load(out)
+
+
+def test_avx512_hosts_get_full_width_loops_and_vscalef(tmp_path):
+    if not _avx512():
+        pytest.skip("host CPU has no AVX-512: loops keep the host's (256-bit or narrower) width")
+    info, _ = _child(tmp_path, {})
+    assert "-prefer-256-bit" in info["features"]
+    assert info["zmm"] and info["vscalef"], info
+    off, _ = _child(tmp_path, {"GRAPHENGINE_WIDE_VECTORS": "0"})
+    assert "-prefer-256-bit" not in off["features"] and not off["zmm"], off
+
+
+def test_two_multiply_scale_path_is_as_accurate(tmp_path):
+    """The _scale2 of hosts without AVX-512 (two exact power-of-two multiplies) meets the same
+    bounds as the vscalefps one: on an AVX-512 host, a child compiles for Haswell's features
+    (which also shows that a user's NUMBA_CPU_NAME/NUMBA_CPU_FEATURES are left alone)."""
+    if not _avx512():
+        pytest.skip("host CPU has no AVX-512: the in-process tests above already run the "
+                    "two-multiply path")
+    info, res = _child(tmp_path, {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": _HASWELL},
+                       names=NAMES)
+    assert info["features"] == _HASWELL and not info["zmm"] and not info["vscalef"], info
+    for name in NAMES:
+        with np.errstate(all="ignore"):
+            want32 = reference(name, SWEEP32.astype(np.float64)).astype(np.float32)
+        d = ulps(res[f"{name}_float32"], want32)
+        assert d.max() <= F32_ULP[name], f"v{name} (Haswell build): {d.max()} ulp at {SWEEP32[int(np.argmax(d))]!r}"
+        want64 = reference(name, SAMPLE64.astype(np.longdouble) if HAVE_LONGDOUBLE else SAMPLE64)
+        with np.errstate(all="ignore"):
+            d64 = ulps(res[f"{name}_float64"], want64.astype(np.float64))
+        assert d64.max() <= F64_ULP, f"v{name} float64 (Haswell build): {d64.max()} ulp"
+
+
+def test_configure_leaves_numba_alone_when_told_or_too_late(monkeypatch):
+    from numba.core import config
+
+    from kernels.cpu import vectors
+    saved = dict(vectors._STATE)
+    before = config.CPU_FEATURES
+    try:
+        monkeypatch.setenv("GRAPHENGINE_WIDE_VECTORS", "0")
+        vectors._STATE.update(done=False, applied=None)
+        assert vectors.configure() is None and config.CPU_FEATURES == before
+        monkeypatch.delenv("GRAPHENGINE_WIDE_VECTORS")
+        monkeypatch.setenv("NUMBA_CPU_NAME", "haswell")
+        vectors._STATE.update(done=False, applied=None)
+        assert vectors.configure() is None and config.CPU_FEATURES == before
+        monkeypatch.delenv("NUMBA_CPU_NAME")
+        apply("exp", np.ones(4, np.float32))  # Numba's code generator exists from here on
+        monkeypatch.setattr(config, "CPU_FEATURES", None)   # as if nothing had set it
+        vectors._STATE.update(done=False, applied=None)
+        assert vectors.configure() is None and config.CPU_FEATURES is None
+    finally:
+        vectors._STATE.clear()
+        vectors._STATE.update(saved)

@@ -39,7 +39,8 @@ def entry_function(sess: Any, exe: Any, fetches: Any, feed_dict: dict, ts: list,
                           "state": sess.state, "lock": sess._lock, "dev": sess._device_feeds,
                           "fetches": fetches, "pack": pack, "is_leaf": _is_leaf, "Operation": Operation,
                           "host_copy": _host_copy, "out_of": _out, "fast": fast, "keep": list(feed_dict),
-                          "getters": getters, "dict": dict, "zip": zip, "tick": BLAS_POLICY.tick}
+                          "getters": getters, "dict": dict, "zip": zip, "tick": BLAS_POLICY.tick,
+                          "empty": np.empty}
     L = ["def entry(values, device_arrays):",
          "    if sess._closed:",
          "        sess._check_open()"]
@@ -85,50 +86,72 @@ def entry_function(sess: Any, exe: Any, fetches: Any, feed_dict: dict, ts: list,
     else:
         pos = {t: i for i, t in enumerate(ts)}
         order = [pos[t] for t in exe.program.feeds]
-        parts = _fetch_parts(exe, getters)
         L += ["    if device_arrays:", *general, "    lock.acquire()", "    try:"]
-        L += _call_lines(exe, order, parts)
+        L += _call_lines(exe, order, getters)
         L += ["    finally:", "        lock.release()", f"    return {result}"]
     exec("\n".join(L), ns)  # noqa: S102 - generated from the plan, no user text
     ns["entry"].source = "\n".join(L)
     return ns["entry"]
 
 
-def _fetch_parts(exe: Any, getters: list) -> list[str]:
-    """Per fetch, the expression that hands it out from the step's fetch list ``got``: None for
-    an op, a NumPy scalar for rank 0, else a copy (``_host_copy``)."""
+def _fetch_parts(exe: Any, getters: list, hot: bool = False) -> list[str]:
+    """Per fetch, the expression that hands it out from the step's fetch list ``got`` (``hot``:
+    from the call_hot names, ``h[3]`` and the output arrays ``o<j>``): None for an op, a NumPy
+    scalar for rank 0, the array itself for a fetch the step wrote into an array of its own
+    (``exe.fresh_pos``: the first getter of it only), else a copy (``_host_copy``)."""
     idx = {t: i for i, t in enumerate(exe.program.fetches)}
+    fresh = set(getattr(exe, "fresh_pos", ()))
+    out_of = getattr(exe, "_out_of", None)
     parts = []
     for g in getters:
         if g is None:
             parts.append("None")
-        elif g.shape == ():
-            parts.append(f"got[{idx[g]}][()]")
+            continue
+        i = idx[g]
+        x = f"got[{i}]"
+        if hot:
+            j = out_of[i]
+            x = f"h[3][{i}]" if j < 0 else (f"o{j}" if i in fresh else f"o{j}.reshape(h[5][{i}])")
+        if g.shape == ():
+            parts.append(f"{x}[()]")
+        elif i in fresh:
+            fresh.discard(i)  # a second getter of the same fetch gets a copy
+            parts.append(x)
         else:
-            parts.append(f"host_copy(got[{idx[g]}])")
+            parts.append(f"host_copy({x})")
     return parts
 
 
-def _call_lines(exe: Any, order: list, parts: list) -> list[str]:
+def _call_lines(exe: Any, order: list, getters: list) -> list[str]:
     """The lines (inside the lock) that run the plan on feeds ``v{j}`` (``s{j}`` their shapes)
     for j in ``order`` (``program.feeds`` order) and set ``out``: for a compiled step,
     ``StepExecutable.call_hot`` inlined (the fixed arguments of a signature that has run),
     else ``exe.call``."""
     args = ", ".join(f"v{j}" for j in order)
+    parts = _fetch_parts(exe, getters)
     if not (hasattr(exe, "_sigs") and hasattr(exe, "fn")):
         return [f"        got = fast([{args}], state)", f"        out = [{', '.join(parts)}]"]
     shapes = ", ".join(f"s{j}" for j in order) + ("," if len(order) == 1 else "")
+    n_out = len(exe.lay.outs)
+    outs = "".join(f", o{j}" for j in range(n_out))
+    if n_out:   # per-call output arrays: new ones each call, the fetches handed out as they are
+        hot_lines = [f"            o{j} = empty(*h[4][{j}])" for j in range(n_out)]
+        hot_out = f"            out = [{', '.join(_fetch_parts(exe, getters, hot=True))}]"
+    else:
+        hot_lines = []
+        hot_out = "            got = h[3]"
     return ["        tick()",
             f"        sig = exe._sigs.get(({shapes}))",
             "        h = None if sig is None else sig.hot",
             "        if h is not None and h[0] is state and h[1] == state.version:",
-            f"            code = exe.fn({args}{', ' if args else ''}*h[2])",
+            *hot_lines,
+            f"            code = exe.fn({args}{', ' if args else ''}*h[2]{outs})",
             "            if code:",
             f"                exe._raise(code - 1, dict(zip(exe._feed_order, [{args}])), state)",
-            "            got = h[3]",
+            hot_out,
             "        else:",
             f"            got = fast([{args}], state)",
-            f"        out = [{', '.join(parts)}]"]
+            *([f"            out = [{', '.join(parts)}]"] if n_out else [f"        out = [{', '.join(parts)}]"])]
 
 
 def callable_function(sess: Any, exe: Any, fetches: Any, ts: list, getters: list, fast: Any,
@@ -141,7 +164,7 @@ def callable_function(sess: Any, exe: Any, fetches: Any, ts: list, getters: list
                           "state": sess.state, "lock": sess._lock, "dev": sess._device_feeds,
                           "fetches": fetches, "pack": pack, "is_leaf": _is_leaf, "host_copy": _host_copy,
                           "out_of": _out, "fast": fast, "getters": getters, "dict": dict, "zip": zip,
-                          "tick": BLAS_POLICY.tick, "FeedError": FeedError, "ts": ts,
+                          "tick": BLAS_POLICY.tick, "FeedError": FeedError, "ts": ts, "empty": np.empty,
                           "device_arrays": device_arrays}
     L = ["def call(*values):",
          f"    if len(values) != {n}:",
@@ -161,7 +184,7 @@ def callable_function(sess: Any, exe: Any, fetches: Any, ts: list, getters: list
               else "pack(fetches, out, is_leaf)")
     L += ["    lock.acquire()", "    try:", "        if sess._closed:", "            sess._check_open()"]
     if fast is not None:
-        L += _call_lines(exe, list(range(n)), _fetch_parts(exe, getters))
+        L += _call_lines(exe, list(range(n)), getters)
     else:
         L += [f"        vals = sess._execute(exe, dict(zip(ts, [{', '.join(f'v{i}' for i in range(n))}])), "
               "host=not device_arrays)",

@@ -5,7 +5,7 @@ Numba lowers ``math.exp`` & co. to scalar libm calls, so a loop such as
 gone with current llvmlite). The functions here are branch-free polynomial approximations
 (Cephes / fdlibm style: range reduction, polynomial, ``2**n`` built from integer bits by an LLVM
 ``bitcast``) with special values chosen by selects, so LLVM inlines them into the caller's loop
-and vectorizes it (AVX2: 8 float32 or 4 float64 lanes).
+and vectorizes it (AVX2: 8 float32 or 4 float64 lanes; AVX-512: 16 or 8, see ``vectors``).
 
 A fused loop that calls them is bound by latency, not by instruction count: its iterations are
 long dependency chains (a sigmoid, then a gradient's multiplies), and the out-of-order core holds
@@ -15,6 +15,14 @@ joined by a few FMAs: the float32 exp is 4 FMAs deep instead of 7, the float64 o
 subtract, and the sigmoid and softplus call ``exp_neg``, which skips the high clamp that
 ``e**-|x|`` never needs. A 256x784 bias-add-and-sigmoid loop: 1.21 -> 0.92 ns per element; the
 autoencoder's loss-to-last-layer loop: 348 -> 284 us.
+
+Where the loop is throughput-bound instead (a lone ``exp`` over an array), every instruction
+counts: the clamps are ``llvm.minnum``/``maxnum`` (one ``vminps``/``vmaxps`` each, NaN going to
+the bound as before, instead of compare-and-blend pairs), ``tanh`` inlines an ``expm1`` without
+the selects its clamped, non-negative argument never needs, and on AVX-512 ``2**n`` scaling is
+``llvm.ldexp`` (one ``vscalefps``, the same correctly rounded result as the two multiplies used
+elsewhere). 200k float32, one thread, on a Sapphire Rapids-class Xeon with 512-bit vectors:
+exp 54 -> 40 us, sigmoid 66 -> 55, tanh 97 -> 60.
 
 Call them with a float32 or float64 scalar from any ``@numba.njit`` code; the result has the
 argument's dtype (other argument types are a typing error). Every layer is compiled with
@@ -56,6 +64,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 __all__ = ["vexp", "vlog", "vlog1p", "vexpm1", "vtanh", "vsigmoid", "vsoftplus", "SOURCE_HASH"]
@@ -71,8 +80,10 @@ _LAYOUT = {types.float32: (32, 23, 127), types.float64: (64, 52, 1023)}
 
 @intrinsic
 def _scale2(typingctx, p, n):
-    """``p * 2**n`` for an integer-valued float ``n`` (|n| <= 2*emax + mantissa bits), as two
-    exact power-of-two multiplies so that overflow gives inf and underflow rounds once (gradual)."""
+    """``p * 2**n`` for an integer-valued float ``n`` (|n| <= 2*emax + mantissa bits), rounded
+    once: overflow gives inf, underflow is gradual. ``llvm.ldexp`` (``vscalefps``) where the
+    code generator targets AVX-512; elsewhere two exact power-of-two multiplies (LLVM would turn
+    a vector ldexp into one libm call per lane there)."""
     if p not in _LAYOUT or n != p:
         return None
     width, mant, bias = _LAYOUT[p]
@@ -91,6 +102,13 @@ def _scale2(typingctx, p, n):
             k = builder.shl(k, ir.Constant(k.type, mant))
             return builder.bitcast(k, pv.type)
 
+        if "+avx512f" in getattr(context.codegen(), "_tm_features", ""):
+            # llvm.ldexp: one vscalefps per vector on AVX-512 (same results: exact scaling,
+            # inf on overflow, one gradual-underflow rounding); elsewhere LLVM would make it
+            # a libm call per lane, so the two multiplies stay
+            nm = f"llvm.ldexp.f{width}.i32"
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(pv.type, [pv.type, i32]), nm)
+            return builder.call(fn, [pv, ni])
         return builder.fmul(builder.fmul(pv, pow2(n1)), pow2(n2))
 
     return p(p, n), codegen
@@ -128,6 +146,29 @@ def _mantissa(typingctx, x):
         return builder.bitcast(b, args[0].type)
 
     return x(x), codegen
+
+
+def _llvm_binary(name: str, doc: str):
+    """An intrinsic ``f(x, bound)`` for float scalars of one type, lowered to ``llvm.<name>``."""
+    def f(typingctx, x, bound):
+        if x not in _LAYOUT or bound != x:
+            return None
+
+        def codegen(context, builder, sig, args):
+            fty = ir.FunctionType(args[0].type, [args[0].type, args[0].type])
+            fn = cgutils.get_or_insert_function(builder.module, fty, f"llvm.{name}.f{_LAYOUT[x][0]}")
+            return builder.call(fn, list(args))
+
+        return x(x, bound), codegen
+
+    f.__name__ = f.__qualname__ = f"_{name}"
+    f.__doc__ = doc
+    return intrinsic(f)
+
+
+# a NaN x gives the bound (as the compare-and-select clamps did), in one vminps/vmaxps
+_minnum = _llvm_binary("minnum", "min(x, hi), NaN -> hi (llvm.minnum: vminps).")
+_maxnum = _llvm_binary("maxnum", "max(x, lo), NaN -> lo (llvm.maxnum: vmaxps).")
 
 
 # ---- polynomials on the reduced argument, one per dtype ------------------------------------
@@ -221,8 +262,7 @@ def _family(ft, expm1_poly, log_poly, exp_lo, exp_hi, exp_big, tanh_cl, c1, c2):
     def reduce(x):
         """(n, r) with x = n*ln2 + r, |r| <= ln2/2, x clamped so that 2**n scales stay finite
         (NaN and +inf go to HI, -inf to LO)."""
-        xc = x if x < HI else HI
-        return split(xc if xc > LO else LO)
+        return split(_maxnum(_minnum(x, HI), LO))
 
     @_jit
     def split(xc):
@@ -236,7 +276,7 @@ def _family(ft, expm1_poly, log_poly, exp_lo, exp_hi, exp_big, tanh_cl, c1, c2):
     def exp_neg(t):
         """e**t for t <= 0 or NaN (the sigmoid's and softplus's e**-|x|): only the low clamp;
         a NaN goes to LO, and the caller returns its own NaN."""
-        n, r = split(t if t > LO else LO)
+        n, r = split(_maxnum(t, LO))
         return _scale2(expm1_poly(r) + ONE, n)
 
     @_jit
@@ -281,9 +321,14 @@ def _family(ft, expm1_poly, log_poly, exp_lo, exp_hi, exp_big, tanh_cl, c1, c2):
     @_jit
     def tanh(x):
         a = abs(x)
-        a = TCL if a > TCL else a
-        t = expm1(a + a)
-        return math.copysign(t / (t + TWO), x)
+        # e**2a - 1 for 2a in [0, 2*TCL] (NaN -> 2*TCL, fixed below): no overflow, no -0,
+        # so expm1's selects drop out
+        n, r = split(_minnum(a + a, TCL + TCL))
+        p = expm1_poly(r)
+        s = _scale2(ONE, n)
+        t = p * s + (s - ONE)
+        y = math.copysign(t / (t + TWO), x)
+        return y if x == x else x
 
     @_jit
     def sigmoid(x):

@@ -132,7 +132,8 @@ def _with_python_kernels(fn):
 
 
 class _Signature:
-    __slots__ = ("shapes", "S", "pools", "arenas", "fallback", "fetch_views", "rest", "rest_key", "waiting", "hot")
+    __slots__ = ("shapes", "S", "pools", "arenas", "fallback", "fetch_views", "rest", "rest_key", "waiting", "hot",
+                 "out_specs")
 
 
 class StepExecutable:
@@ -168,6 +169,15 @@ class StepExecutable:
         self._fetch_base = []
         for t in program.fetches:
             self._fetch_base.append((t, resolve_alias(t, lay.alias_of.get, lay.view_of.get)))
+        # the fetches handed out in arrays of their own (the first fetch of each per-call output
+        # array): the caller keeps them as they are; every other fetch is a view it copies
+        out_pos = {b: j for j, b in enumerate(lay.outs)}
+        self._out_of = [out_pos.get(b, -1) for _, b in self._fetch_base]
+        firsts = {}
+        for i, (t, b) in enumerate(self._fetch_base):
+            if b in out_pos and t is b:
+                firsts.setdefault(b, i)
+        self.fresh_pos = frozenset(firsts.values())
 
     # per-signature preparation ------------------------------------------------------------
     def _prepare(self, feeds: dict, state) -> Any:
@@ -234,6 +244,7 @@ class StepExecutable:
         sig.pools = [sig.arenas[dts.index(dt)][S[len(lay.index) + 2 * j, 0]:][:n]
                      for j, (n, dt) in enumerate(zip(sizes, lay.slot_dtype))]
         sig.fetch_views = []
+        sig.out_specs = [(shapes[b], b.dtype.np) for b in lay.outs]
         if sig.fallback:
             return sig
         for t, b in self._fetch_base:
@@ -244,6 +255,17 @@ class StepExecutable:
             sig.fetch_views.append((t, b, view))
         return sig
 
+    def _new_outs(self, sig) -> list:
+        return [np.empty(s, d) for s, d in sig.out_specs]
+
+    def _own(self, got: list, fresh: frozenset) -> list:
+        """``got`` from a stand-in (the op-by-op fallback, the interim step) with this step's
+        ``fresh_pos`` entries made the caller's own: copies where the stand-in's are not."""
+        for i in self.fresh_pos - fresh:
+            if got[i] is not None:
+                got[i] = np.array(got[i], copy=True)
+        return got
+
     def run(self, feeds: dict, state) -> dict:
         values = [feeds[t] for t in self._feed_order]
         outs = self.call(values, state, feeds)
@@ -251,7 +273,8 @@ class StepExecutable:
 
     def call(self, values: list, state, feeds: dict | None = None) -> list:
         """Run with feed values in ``program.feeds`` order; fetch values in ``program.fetches``
-        order (views of reused buffers: the caller copies them)."""
+        order: those at ``fresh_pos`` in arrays of their own, the rest views of reused buffers
+        (the caller copies them)."""
         BLAS_THREADS.tick()
         key = tuple([v.shape for v in values])
         sig = self._sigs.get(key)
@@ -263,7 +286,7 @@ class StepExecutable:
             if self._fallback is None:
                 self._fallback = OpExecutor(self.program, _cpu_kernel)
             vals = self._fallback.run(feeds, state)
-            return [vals[t] for t in self.program.fetches]
+            return self._own([vals[t] for t in self.program.fetches], frozenset())
         rest = sig.rest
         if rest is None or sig.rest_key[0] is not state or sig.rest_key[1] != state.version:
             rest = sig.rest = tuple(self._base_args(state)[len(values):]) + (sig.S, *sig.arenas)
@@ -279,17 +302,18 @@ class StepExecutable:
                     self._fallback = OpExecutor(self.program, _cpu_kernel)
                 vals = self._fallback.run(feeds if feeds is not None else dict(zip(self._feed_order, given)),
                                           state)
-                return [vals[t] for t in self.program.fetches]
+                return self._own([vals[t] for t in self.program.fetches], frozenset())
             if self.interim is not None:
                 isig = self.interim._sigs.get(key)
                 if isig is None or not isig.fallback:
-                    return self.interim.call(given, state, feeds)
+                    return self._own(list(self.interim.call(given, state, feeds)), self.interim.fresh_pos)
             fn = self.fn.py_func  # the same calls, from Python: the same numbers
+        outs = self._new_outs(sig)
         if not (self._random_pos or self._guarded):  # the common case: feeds + fixed arguments
-            code = fn(*values, *rest)
+            code = fn(*values, *rest, *outs)
             args = None
         else:
-            args = list(values) + list(rest)
+            args = list(values) + list(rest) + outs
             for i, t in self._random_pos:
                 if t.op.type == "random":
                     a = sample(t.op.attrs, state.rng(t.op), t.op.attrs["shape"])
@@ -304,15 +328,21 @@ class StepExecutable:
         if code:
             self._raise(code - 1, feeds if feeds is not None else dict(zip(self._feed_order, given)), state)
         out = []
-        for t, b, view in sig.fetch_views:
-            if view is None:
+        for (t, b, view), j in zip(sig.fetch_views, self._out_of):
+            if j >= 0:
+                view = outs[j] if t is b else outs[j].reshape(sig.shapes[t])
+            elif view is None:
                 i = self._arg_pos[b]
                 a = values[i] if i < len(values) else (args[i] if args is not None else rest[i - len(values)])
                 view = a.reshape(sig.shapes[t])
             out.append(view)
         if (args is None and fn is self.fn and not self._scalar_feeds
-                and all(view is not None for _, _, view in sig.fetch_views)):
-            sig.hot = (state, state.version, rest, tuple(out))   # what call_hot repeats
+                and all(view is not None or j >= 0 for (_, _, view), j in zip(sig.fetch_views, self._out_of))):
+            # what call_hot repeats: the fixed arguments, the fetches that are views of fixed
+            # buffers (None where a per-call output array goes), the output arrays' (shape,
+            # dtype) and each fetch's shape
+            sig.hot = (state, state.version, rest, tuple(None if j >= 0 else v for v, j in zip(out, self._out_of)),
+                       tuple(sig.out_specs), tuple(sig.shapes[t] for t in self.program.fetches))
         return out
 
     def call_hot(self, values: list, state) -> tuple | list:
@@ -325,10 +355,20 @@ class StepExecutable:
         hot = None if sig is None else sig.hot
         if hot is None or hot[0] is not state or hot[1] != state.version:
             return self.call(values, state)
-        code = self.fn(*values, *hot[2])
+        if not hot[4]:
+            code = self.fn(*values, *hot[2])
+            if code:
+                self._raise(code - 1, dict(zip(self._feed_order, values)), state)
+            return hot[3]
+        outs = [np.empty(s, d) for s, d in hot[4]]
+        code = self.fn(*values, *hot[2], *outs)
         if code:
             self._raise(code - 1, dict(zip(self._feed_order, values)), state)
-        return hot[3]
+        got = list(hot[3])
+        for i, j in enumerate(self._out_of):
+            if j >= 0:
+                got[i] = outs[j] if i in self.fresh_pos else outs[j].reshape(hot[5][i])
+        return got
 
     def _not_ready(self, sig, values: list, rest: tuple) -> bool:
         """Whether this call must run op by op because the compiled step is being built in a
@@ -339,7 +379,7 @@ class StepExecutable:
             if not self.background:
                 return False
             import numba
-            args = list(values) + list(rest)
+            args = list(values) + list(rest) + self._new_outs(sig)
             for i, t in self._random_pos:
                 args[i] = np.empty(sig.shapes[t] or (1,), t.dtype.np)
             types = tuple(numba.typeof(a) for a in args)

@@ -2,7 +2,8 @@
 
 Every tensor becomes a local array: feeds, variables, random draws and constants arrive as
 arguments; the rest are views into flat pool buffers (``P<k>``) shaped from the run-time shape
-table ``S`` (row per tensor). Rank-0 tensors are length-1 vectors here. Elementwise groups
+table ``S`` (row per tensor), except fetched tensors, which the step writes straight into the
+arrays the caller gets (``o<j>``, one new array per call: no copy out of a reused buffer). Rank-0 tensors are length-1 vectors here. Elementwise groups
 become one loop nest; other ops call the Numba kernels of ``kernels.cpu`` on those views.
 The function returns 0, or 1 + the index of the step that failed (e.g. a label out of range).
 """
@@ -42,6 +43,9 @@ class Layout:
     fail_steps: list[int] = field(default_factory=list)        # steps that can return an error code
     update_steps: list[int] = field(default_factory=list)      # steps that update a variable early
     stand_in: dict[Tensor, Tensor] = field(default_factory=dict)  # fed output -> what the op writes
+    # fetched computed tensors (rank >= 1) the step writes into per-call arrays: the step's
+    # last parameters, o0, o1, ... in this order
+    outs: list[Tensor] = field(default_factory=list)
 
 
 class _WithOutputs:
@@ -67,6 +71,7 @@ class Gen(LoopGen, UpdateGen):
         self.imports: list[str] = []  # module-level imports that registered emitters need
         self.load_loop = None  # callable(source) -> module name: loop helpers in shared modules
         self.consts_pending: dict[str, str] = {}  # scalar-constant locals of the loop being built
+        self.alloc_dims: dict[Tensor, list[str]] = {}  # pool-backed tensor -> its shape's dims
 
     # names ---------------------------------------------------------------------------------
     def idx(self, t: Tensor) -> int:
@@ -146,11 +151,19 @@ class Gen(LoopGen, UpdateGen):
         return _WithOutputs(op, tuple(outs))
 
     def plan_memory(self) -> None:
-        """Greedy interval colouring per dtype: a slot is reused once its last reader has run."""
+        """Fetched tensors (rank >= 1) go to per-call output arrays (``lay.outs``); the rest get
+        pool slots by greedy interval colouring per dtype: a slot is reused once its last reader
+        has run."""
         lay = self.lay
+        computed = set(lay.computed)
+        for t in self.p.fetches:
+            b = resolve_alias(t, lay.alias_of.get, lay.view_of.get)
+            if b in computed and b.shape != () and b not in lay.outs:
+                lay.outs.append(b)
+        outs = set(lay.outs)
         free: dict[np.dtype, list[int]] = {}
         ends: list[tuple[int, int, np.dtype]] = []  # (last use, slot, dtype)
-        for t in sorted(lay.computed, key=lambda t: self.born[t]):
+        for t in sorted((t for t in lay.computed if t not in outs), key=lambda t: self.born[t]):
             start = self.born[t]
             for end, sl, dt in [e for e in ends if e[0] < start]:
                 ends.remove((end, sl, dt))
@@ -169,7 +182,7 @@ class Gen(LoopGen, UpdateGen):
         lay = self.lay
         arenas = arena_dtypes(lay.slot_dtype)
         params = [f"a{i}" for i in range(len(lay.args))]
-        params += ["S"] + [f"A{k}" for k in range(len(arenas))]
+        params += ["S"] + [f"A{k}" for k in range(len(arenas))] + [f"o{j}" for j in range(len(lay.outs))]
         head = [f"def step({', '.join(params)}):"]
         for i, (_, t) in enumerate(lay.args):
             head.append(f"    t{self.idx(t)} = a{i}")
@@ -180,7 +193,10 @@ class Gen(LoopGen, UpdateGen):
         helpers, lines = outline(self.lines, self.load_loop)
         body = "\n".join(lines)
         for t, sl in self.lay.slot.items():
-            body = body.replace(f"@P{self.idx(t)}@", f"p{sl}")
+            dims = self.alloc_dims[t]
+            body = body.replace(f"@P{self.idx(t)}@", f"p{sl}[:{' * '.join(dims)}].reshape(({', '.join(dims)},))")
+        for j, t in enumerate(self.lay.outs):
+            body = body.replace(f"@P{self.idx(t)}@", f"o{j}")
         return helpers + NJIT + "\n" + "\n".join(head) + "\n" + body + "\n    return 0\n"
 
     def arg(self, kind: str, t: Tensor) -> None:
@@ -188,13 +204,13 @@ class Gen(LoopGen, UpdateGen):
         self.lay.args.append((kind, t))
 
     def alloc(self, t: Tensor) -> None:
-        """Declare a pool-backed output; the driver gives it a slot (P[slot])."""
+        """Declare a computed output: ``plan_memory`` puts it in a pool slot (a view of the
+        slot's buffer, shaped from S) or, if it is fetched, in a per-call output array."""
         k = self.idx(t)
         self.lay.computed.append(t)
         self.born[t] = self.step_no
-        dims = self.dims(t)
-        n = " * ".join(dims)
-        self.emit(f"t{k} = @P{k}@[:{n}].reshape(({', '.join(dims)},))")
+        self.alloc_dims[t] = self.dims(t)
+        self.emit(f"t{k} = @P{k}@")
 
     def scalar(self, t: Tensor) -> str:
         """A rank-0 (or size-1) input read as a scalar."""

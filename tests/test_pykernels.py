@@ -148,3 +148,23 @@ def test_twins_ignore_numpys_error_settings():
         assert np.isinf(out[0, 0])
     finally:
         np.seterr(**old)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64, np.int64])
+def test_as_shape_is_a_c_view_of_the_first_elements(dt):
+    """The generated step's pool views (``movement.as_shape``, built without Numba's reshape
+    helper) and the interim step's twin: the same values, a view of the same memory."""
+    from kernels.cpu import movement
+    src = np.arange(30).astype(dt)
+    for a in (src, src.reshape(5, 6)):
+        for shape in [(2, 3), (5,), (1, 4, 1), (0, 3), (30,), (2, 3, 5), (1,)]:
+            k, t = movement.as_shape(a, shape), pykernels.as_shape(a, shape)
+            assert k.shape == t.shape == shape and k.flags.c_contiguous and k.dtype == dt
+            n = int(np.prod(shape))
+            np.testing.assert_array_equal(k, src[:n].reshape(shape))
+            np.testing.assert_array_equal(t, k)
+            if n:
+                assert np.shares_memory(k, src) and np.shares_memory(t, src)
+    k = movement.as_shape(src, (3, 2))
+    k[1, 1] = -7
+    assert src[3] == -7   # a view: writes land in the source

@@ -285,8 +285,12 @@ def dense_xent_rows(x, labels, loss, back):
     return -1
 
 
+def as_shape(a, shape):
+    return a.reshape(-1)[:int(np.prod(shape))].reshape(shape)
+
+
 TWINS = {f.__name__: f for f in (
-    sum3, max3, argmax3, mean_div, imean_div, expand3, sgd, momentum, rmsprop, centered_rmsprop,
+    as_shape, sum3, max3, argmax3, mean_div, imean_div, expand3, sgd, momentum, rmsprop, centered_rmsprop,
     adam, adagrad, copy_flat, add_flat, scale_flat, one_hot_flat, softmax_rows, sparse_xent_rows,
     dense_xent_rows)}
 # every twin stands for the compiled kernel of the same name in these modules

@@ -105,6 +105,26 @@ class Gen(LoopGen, UpdateGen):
         v = self.v(t)
         return [f"{v}.shape[{i}]" for i in range(self.rank(t))] or ["1"]
 
+    def is_c(self, t: Tensor) -> bool:
+        """Whether ``t``'s array is C-contiguous by construction: a computed tensor (pool slot
+        or output array), a variable's or assignment target's buffer, or a view of one."""
+        b = self.base(t)
+        while b in self.lay.view_of:
+            b = self.lay.view_of[b]
+        if b in self.born:
+            return True
+        return any(u is b and kind in ("variable", "target") for kind, u in self.lay.args)
+
+    def shaped(self, t: Tensor, dims: list[str]) -> str:
+        """``t`` viewed with shape ``dims`` (expressions, no -1; same size): ``as_shape`` for a
+        C-contiguous array (no call into Numba's reshape helper), else ``reshape``."""
+        shape = f"({', '.join(dims)},)"
+        return f"as_shape({self.v(t)}, {shape})" if self.is_c(t) else f"{self.v(t)}.reshape({shape})"
+
+    def flat(self, t: Tensor) -> str:
+        """``t`` as a 1-D view (``shaped`` to its size)."""
+        return self.shaped(t, [" * ".join(self.dims(t))]) if self.is_c(t) else f"{self.v(t)}.reshape(-1)"
+
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("    " * depth + line)
 
@@ -194,7 +214,7 @@ class Gen(LoopGen, UpdateGen):
         body = "\n".join(lines)
         for t, sl in self.lay.slot.items():
             dims = self.alloc_dims[t]
-            body = body.replace(f"@P{self.idx(t)}@", f"p{sl}[:{' * '.join(dims)}].reshape(({', '.join(dims)},))")
+            body = body.replace(f"@P{self.idx(t)}@", f"as_shape(p{sl}, ({', '.join(dims)},))")
         for j, t in enumerate(self.lay.outs):
             body = body.replace(f"@P{self.idx(t)}@", f"o{j}")
         return helpers + NJIT + "\n" + "\n".join(head) + "\n" + body + "\n    return 0\n"
@@ -239,7 +259,7 @@ class Gen(LoopGen, UpdateGen):
             del self.lay.alias_of[out]
             k = self.idx(out)
             dims = self.dims(out)
-            self.emit(f"t{k} = {self.v(src)}.reshape(({', '.join(dims)},))")
+            self.emit(f"t{k} = {self.shaped(src, dims)}")
             self.lay.view_of[out] = self.base(src)
             return
         reg = get_step_emitter(kind)
@@ -293,14 +313,14 @@ class Gen(LoopGen, UpdateGen):
         """``t`` (a reduction of x over axes) viewed with x's rank, 1 on the reduced axes."""
         d = self.dims(x)
         keep = ["1" if i in axes else n for i, n in enumerate(d)]
-        return f"{self.v(t)}.reshape(({', '.join(keep)},))"
+        return self.shaped(t, keep)
 
     def _reduce_generic(self, x: Tensor, out: Tensor, axes: tuple, how: str) -> None:
         """Any set of axes, by one loop nest over x (used when the axes are not adjacent)."""
         k = self.idx(out)
         self.emit(f"r{k} = {self._keep_view(x, out, axes)}")
         init = "0" if how in ("sum", "mean") else num_literal(reduce_identity(f"reduce_{how}", x.dtype.np))
-        self.emit(f"{self.v(out)}.reshape(-1)[:] = {init}")
+        self.emit(f"{self.flat(out)}[:] = {init}")
         ivars, depth = self.loops(x)
         at = ", ".join("0" if i in axes else iv for i, iv in enumerate(ivars))
         src = f"{self.v(x)}[{', '.join(ivars)}]"
@@ -317,7 +337,7 @@ class Gen(LoopGen, UpdateGen):
     def _mean_div(self, out: Tensor, count: str) -> None:
         """Sum -> mean in place: NaN over an empty axis for floats; exact truncation for ints."""
         fn = "mean_div" if out.dtype.is_floating else "imean_div"
-        self.emit(f"{fn}({self.v(out)}.reshape(-1), {count})")
+        self.emit(f"{fn}({self.flat(out)}, {count})")
 
     # compute ops ------------------------------------------------------------------------------
     def op_matmul(self, op: Operation) -> None:
@@ -348,8 +368,8 @@ class Gen(LoopGen, UpdateGen):
             return
         a, r, b = self._three(x, op.attrs["axis"])
         self.alloc(out)
-        x3 = f"{self.v(x)}.reshape(({a}, {r}, {b}))"
-        o2 = f"{self.v(out)}.reshape(({a}, {b}))"
+        x3 = self.shaped(x, [a, r, b])
+        o2 = self.shaped(out, [a, b])
         if how in ("sum", "mean"):
             self.emit(f"sum3({x3}, {o2})")
             if how == "mean":
@@ -398,7 +418,7 @@ class Gen(LoopGen, UpdateGen):
         a, r, b = self._three(x, op.attrs["axis"])
         self.alloc(out)
         scale = f"1.0 / max({r}, 1)" if op.attrs["mean"] else "1.0"
-        self.emit(f"expand3({self.v(g)}.reshape(({a}, {b})), {self.v(out)}.reshape(({a}, {r}, {b})), {scale})")
+        self.emit(f"expand3({self.shaped(g, [a, b])}, {self.shaped(out, [a, r, b])}, {scale})")
 
     def op_sum_to_like(self, op):
         g, x = op.inputs
@@ -416,7 +436,7 @@ class Gen(LoopGen, UpdateGen):
             self._reduce_generic(g, out, axes, "sum")
             return
         a, r, b = self._three(g, axes)
-        self.emit(f"sum3({self.v(g)}.reshape(({a}, {r}, {b})), {self.v(out)}.reshape(({a}, {b})))")
+        self.emit(f"sum3({self.shaped(g, [a, r, b])}, {self.shaped(out, [a, b])})")
 
     def op_broadcast_like(self, op):
         x, like = op.inputs
@@ -437,7 +457,7 @@ class Gen(LoopGen, UpdateGen):
 
     def _rows(self, x: Tensor) -> str:
         d = self.dims(x)
-        return f"{self.v(x)}.reshape(({' * '.join(d[:-1]) or '1'}, {d[-1]}))"
+        return self.shaped(x, [' * '.join(d[:-1]) or '1', d[-1]])
 
     def op_softmax(self, op, log=False):
         x, out = op.inputs[0], op.outputs[0]
@@ -486,7 +506,7 @@ from kernels.cpu.linalg import matmul_nn, matmul_nt, matmul_tn, matmul_tt, matmu
 from kernels.cpu.reduce import sum3, max3, argmax3, expand3, mean_div, imean_div
 from kernels.cpu.nn import softmax_rows, sparse_xent_rows, dense_xent_rows
 from kernels.cpu.optim import sgd, momentum, rmsprop, adam, adagrad, copy_flat, add_flat, scale_flat
-from kernels.cpu.movement import one_hot_flat
+from kernels.cpu.movement import as_shape, one_hot_flat
 from kernels.cpu.simd import vexp, vlog, vlog1p, vexpm1, vtanh, vsigmoid, vsoftplus
 
 """

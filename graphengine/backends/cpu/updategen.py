@@ -81,7 +81,7 @@ class UpdateGen:
         """In-place update call; scalars are cast to the variable's dtype (float32 math)."""
         ins = dict(zip(OPS[op.type].meta["inputs"], op.inputs))
         T = _np_type(ins["var"])
-        args = [f"{self.v(ins[n])}.reshape(-1)" for n in flat]
+        args = [self.flat(ins[n]) for n in flat]
         args += [f"{T}({x})" if not x.startswith(("True", "False")) else x for x in scalars]
         self.emit(f"{fn}({', '.join(args)})")
 
@@ -115,14 +115,14 @@ class UpdateGen:
     def op_assign(self, op):
         var = op.attrs["targets"][0].outputs[0]
         self.arg("target", var)
-        self.emit(f"copy_flat({self.v(var)}.reshape(-1), {self.v(op.inputs[0])}.reshape(-1))")
+        self.emit(f"copy_flat({self.flat(var)}, {self.flat(op.inputs[0])})")
         self.lay.alias_of[op.outputs[0]] = var
 
     def op_assign_add(self, op):
         var_read, delta = op.inputs
         if delta.shape != var_read.shape:
             raise Unsupported("assign_add with broadcasting")
-        self.emit(f"add_flat({self.v(var_read)}.reshape(-1), {self.v(delta)}.reshape(-1))")
+        self.emit(f"add_flat({self.flat(var_read)}, {self.flat(delta)})")
         self.lay.alias_of[op.outputs[0]] = var_read
 
 

@@ -113,3 +113,26 @@ def test_an_entry_answers_miss_for_values_it_was_not_built_for(setup):
     assert entry([np.ones((1, 1, 3), np.float32), np.float32(1)], False) is MISS   # another rank
     np.testing.assert_allclose(entry([np.ones((1, 3), np.float32), np.float32(2)], False),
                                _ref(np.ones((1, 3)), 2.0))
+
+
+def test_fetch_structures_that_do_not_hash_and_fresh_lists(setup):
+    """The hot table keys by the fetch and feed-key objects; structures that do not hash (a list
+    inside the list, a dict) look up by their ids instead, and give the same answers; a fresh
+    list of the same tensors is the same key."""
+    sess, x, k, w, y, s = setup
+    xv = np.ones((2, 3), np.float32)
+    nested = [s, [y, s]]
+    named = {"y": y, "s": s}
+    for i in range(3):
+        a, (b, c) = sess.run(nested, feed_dict={x: xv, k: float(i)})
+        d = sess.run(named, feed_dict={x: xv, k: float(i)})
+        np.testing.assert_allclose(a, _ref(xv, i).sum(), rtol=1e-5)
+        np.testing.assert_allclose(b, _ref(xv, i), rtol=1e-5)
+        np.testing.assert_allclose(c, a)
+        np.testing.assert_allclose(d["y"], b)
+        np.testing.assert_allclose(d["s"], a)
+    # a fresh list of the same tensors hashes to the same key: no second entry
+    n = len(sess._id_runs)
+    for _ in range(2):
+        sess.run([y, s], feed_dict={x: xv, k: 1.0})
+    assert len(sess._id_runs) == n + 1

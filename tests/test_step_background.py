@@ -390,3 +390,15 @@ def test_a_dead_claimants_compile_is_redone_here(fresh, tmp_path):
     job = background.Job(mod, (), mark)
     assert job.poll(wait=True) is False
     assert not os.path.exists(mark + ".pending")
+
+
+def test_child_compiles_for_this_processs_cpu_features(monkeypatch):
+    """Numba's disk cache keys entries by CPU features: the child gets this process's (which
+    kernels.cpu.vectors may have widened, or left alone), so its entry is one this process loads."""
+    from kernels.cpu.vectors import active_features
+    monkeypatch.delenv("NUMBA_CPU_FEATURES", raising=False)
+    monkeypatch.delenv("NUMBA_CPU_NAME", raising=False)
+    env = background.child_env()
+    assert env["NUMBA_CPU_FEATURES"] == active_features() != ""
+    monkeypatch.setenv("NUMBA_CPU_NAME", "haswell")
+    assert "NUMBA_CPU_FEATURES" not in background.child_env()   # the user's choice stands

@@ -75,7 +75,7 @@ class Session:
         self.state = getattr(self.backend, "new_state", State)()
         self._plans: dict[tuple, Any] = {}
         self._run_cache: dict[tuple, Any] = {}
-        self._id_runs: dict[tuple, tuple] = {}   # run's hot path: ids -> (entry, the keyed objects)
+        self._id_runs: dict[tuple, tuple] = {}   # run's hot path: fetch/feed-key objects (or ids) -> (entry, the objects)
         self._lock = threading.RLock()
         self._closed = False
         self._ctx: list = []
@@ -127,14 +127,23 @@ class Session:
         """
         fd = feed_dict or {}
         kind = type(fetches)
-        # the hot path: the entry last used for these very fetch and feed-key objects (ids; the
-        # table keeps the objects alive, so an id is never another object's). The entry checks
-        # each value's type, dtype and rank itself and answers MISS when they differ.
-        if kind is list or kind is tuple:
-            ikey = (kind, *map(id, fetches), None, *map(id, fd))
-        else:
+        # the hot path: the entry last used for these very fetch and feed-key objects. Graph
+        # objects hash and compare by identity (names by value), so the objects themselves are
+        # the key (a third of the time of a key of their ids); nested fetches, which do not
+        # hash, key by their ids (the table keeps the objects alive, so an id is never another
+        # object's). The entry checks each value's type, dtype and rank itself and answers MISS
+        # when they differ.
+        if kind is dict:
             ikey = (None, id(fetches), None, *map(id, fd))
-        hit = self._id_runs.get(ikey)
+            hit = self._id_runs.get(ikey)
+        else:
+            try:
+                ikey = (kind, *fetches, None, *fd) if kind is list or kind is tuple else (None, fetches, None, *fd)
+                hit = self._id_runs.get(ikey)
+            except TypeError:  # a nested list inside
+                ikey = (kind, *map(id, fetches), None, *map(id, fd)) if kind is list or kind is tuple \
+                    else (None, id(fetches), None, *map(id, fd))
+                hit = self._id_runs.get(ikey)
         if hit is not None:
             out = hit[0](fd.values(), device_arrays)
             if out is not MISS:

@@ -163,8 +163,7 @@ class Job:
             pickle.dump(self.types, f)
         self.args = [self.mod_file, self.sig_path, self.mark, *self.paths]
         self.err = tempfile.TemporaryFile()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+        env = child_env()
         try:
             self.proc = subprocess.Popen([*CHILD, *self.args], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=self.err)
@@ -263,6 +262,22 @@ def _advance() -> None:
         if head.proc.poll() is not None:
             head.poll()   # leaves the queue and starts the next
         return
+
+
+def child_env() -> dict:
+    """The child's environment: this one, with graphengine on ``PYTHONPATH`` and this process's
+    Numba CPU features (``NUMBA_CPU_FEATURES``, unless the user set them or a CPU name): Numba's
+    disk cache keys entries by them, and a child that chose differently (``kernels.cpu.vectors``
+    leaves them alone in a process that compiled before importing the kernels) would compile an
+    entry this process cannot load."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    if not env.get("NUMBA_CPU_FEATURES") and not env.get("NUMBA_CPU_NAME"):
+        from kernels.cpu.vectors import active_features
+        feats = active_features()
+        if feats:
+            env["NUMBA_CPU_FEATURES"] = feats
+    return env
 
 
 def pending() -> int:

@@ -101,6 +101,8 @@ def test_rank0_fetches_stay_in_the_step_buffers():
         s.run([loss, train], {x: np.ones((2, 3), np.float32)})
         exe, = _step_exe(s)
         assert exe.lay.outs == []   # the loss is a scalar: handed out as a NumPy scalar
+        assert s.plan_info([loss, train], {x: np.ones((2, 3), np.float32)})["fetch_arrays"] == 0
+        assert s.plan_info([h, loss], {x: np.ones((2, 3), np.float32)})["fetch_arrays"] == 1
 
 
 @pytest.fixture

@@ -230,7 +230,8 @@ class Session:
     def plan_info(self, fetches: Any, feed_dict: dict | None = None) -> dict:
         """How ``run(fetches, feed_dict)`` executes: ``executor`` ("compiled step" or "op by op"),
         ``reason`` when not compiled, ``passes`` (the compiler passes the plan went through, in
-        order), and counts of ops, fused loops, reductions fused into them, pooled buffers and
+        order), and counts of ops, fused loops, reductions fused into them, pooled buffers,
+        fetched tensors the step writes straight into the arrays it returns (``fetch_arrays``) and
         gradient-descent updates folded into their gradient's GEMM (``folded_updates``).
 
         >>> import graphengine as ge
@@ -252,6 +253,7 @@ class Session:
             info["fused_loops"] = sum(1 for s in exe.fused.ops if getattr(s, "type", "") == "fused")
             info["fused_reductions"] = sum(len(getattr(s, "sinks", ())) for s in exe.fused.ops)
             info["buffers"] = len(exe.lay.slot_dtype)
+            info["fetch_arrays"] = len(exe.lay.outs)   # fetched tensors written into new arrays
             info["folded_updates"] = len(exe.lay.update_steps)   # updates done by their GEMM
             info["batch_sizes_seen"] = len(exe._sigs)
         else:

@@ -4,7 +4,7 @@ LLVM tunes code for Intel's AVX-512 cores (Skylake-X through Sapphire Rapids, Ro
 ``prefer-256-bit``: loops it vectorizes use 256-bit ``ymm`` registers, half the machine's width,
 to dodge the clock drop that 512-bit instructions cost on the first of those chips. Numba passes
 the host CPU's name and features to LLVM as they are, so every graphengine loop runs at half
-width there. Measured on a 2-core Xeon (Sapphire Rapids class, LLVM 22), 200k float32 elements,
+width there. Measured on a 2-core AVX-512 Xeon with AMX (LLVM 22 names it rocketlake), 200k float32 elements,
 one thread: ``vexp`` 76 -> 54 us, ``vsigmoid`` 86 -> 66, ``vtanh`` 132 -> 97, with ``zmm``
 registers; the polynomials then also build ``2**n`` with one ``vscalefps`` (see ``simd._scale2``).
 
@@ -20,7 +20,9 @@ features plus ``-prefer-256-bit`` when the host has AVX-512F. It changes nothing
   and leaves them.
 
 Numba's disk cache keys its entries by CPU name and features, so code compiled with one setting
-is never loaded under the other. Results do not change: the loops have no reassociation
+is never loaded under the other; a background compile's child gets this process's features in
+``NUMBA_CPU_FEATURES`` (``graphengine.backends.cpu.background.child_env``), so what it caches is
+what this process loads, whichever way ``configure()`` decided here. Results do not change: the loops have no reassociation
 (elementwise results are the same at any width, and float sums are not vectorized).
 """
 from __future__ import annotations

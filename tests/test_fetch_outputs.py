@@ -46,7 +46,7 @@ def test_fetched_arrays_are_new_every_call_and_right(how):
     f = sess.make_callable([h, loss, train], feed_list=[x]) if how == "callable" else None
     rng = np.random.default_rng(0)
     kept = []
-    for i in range(4):  # the first call, then the hot path
+    for _ in range(4):  # the first call, then the hot path
         xv = rng.standard_normal((5, 3)).astype(np.float32)
         wv = sess.run(w).astype(np.float64)
         hv, lv, _ = f(xv) if f is not None else sess.run([h, loss, train], {x: xv})

@@ -231,7 +231,8 @@ print(json.dumps({"zmm": "zmm" in asm, "vscalef": "vscalefps" in asm,
 """
 
 # Haswell's features: AVX2 + FMA, no AVX-512 (the two-multiply _scale2, 256-bit vectors)
-_HASWELL = "+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+lzcnt,+movbe,+popcnt,+sse4.2,+sse4.1,+ssse3,+sse3,+sse2,+sse,+cx16,+fsgsbase,+rdrnd,+xsave,+xsaveopt"
+_HASWELL = ("+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+lzcnt,+movbe,+popcnt,+sse4.2,+sse4.1,+ssse3,+sse3,"
+            "+sse2,+sse,+cx16,+fsgsbase,+rdrnd,+xsave,+xsaveopt")
 
 
 def _child(tmp_path, env_extra, names=("exp",)):

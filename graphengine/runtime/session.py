@@ -75,7 +75,8 @@ class Session:
         self.state = getattr(self.backend, "new_state", State)()
         self._plans: dict[tuple, Any] = {}
         self._run_cache: dict[tuple, Any] = {}
-        self._id_runs: dict[tuple, tuple] = {}   # run's hot path: fetch/feed-key objects (or ids) -> (entry, the objects)
+        # run's hot path: fetch/feed-key objects (or their ids) -> (entry, the objects)
+        self._id_runs: dict[tuple, tuple] = {}
         self._lock = threading.RLock()
         self._closed = False
         self._ctx: list = []

@@ -12,9 +12,10 @@ long dependency chains (a sigmoid, then a gradient's multiplies), and the out-of
 about two of them at a time. So the polynomials are evaluated in Estrin's form (independent pairs
 joined by a few FMAs: the float32 exp is 4 FMAs deep instead of 7, the float64 one 5 instead of
 12), the reduction rounds with one conversion to an integer (``llvm.lrint``: ``vcvtps2dq``, which
-``2**n`` then uses as it is) instead of a magic-constant add and subtract, and the sigmoid and softplus call ``exp_neg``, which skips the high clamp that
-``e**-|x|`` never needs. A 256x784 bias-add-and-sigmoid loop: 1.21 -> 0.92 ns per element; the
-autoencoder's loss-to-last-layer loop: 348 -> 284 us.
+``2**n`` then uses as it is) instead of a magic-constant add and subtract, and the sigmoid and
+softplus call ``exp_neg``, which skips the high clamp that ``e**-|x|`` never needs. A 256x784
+bias-add-and-sigmoid loop: 1.21 -> 0.92 ns per element; the autoencoder's loss-to-last-layer
+loop: 348 -> 284 us.
 
 Where the loop is throughput-bound instead (a lone ``exp`` over an array), every instruction
 counts: the clamps are ``llvm.minnum``/``maxnum`` (one ``vminps``/``vmaxps`` each, NaN going to

@@ -22,8 +22,9 @@ features plus ``-prefer-256-bit`` when the host has AVX-512F. It changes nothing
 Numba's disk cache keys its entries by CPU name and features, so code compiled with one setting
 is never loaded under the other; a background compile's child gets this process's features in
 ``NUMBA_CPU_FEATURES`` (``graphengine.backends.cpu.background.child_env``), so what it caches is
-what this process loads, whichever way ``configure()`` decided here. Results do not change: the loops have no reassociation
-(elementwise results are the same at any width, and float sums are not vectorized).
+what this process loads, whichever way ``configure()`` decided here. Results do not change:
+the loops have no reassociation (elementwise results are the same at any width, and float sums
+are not vectorized).
 """
 from __future__ import annotations
 

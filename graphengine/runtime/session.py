@@ -134,17 +134,17 @@ class Session:
         # hash, key by their ids (the table keeps the objects alive, so an id is never another
         # object's). The entry checks each value's type, dtype and rank itself and answers MISS
         # when they differ.
-        if kind is dict:
-            ikey = (None, id(fetches), None, *map(id, fd))
-            hit = self._id_runs.get(ikey)
-        else:
+        flat = kind is list or kind is tuple
+        ikey = None
+        if kind is not dict:
             try:
-                ikey = (kind, *fetches, None, *fd) if kind is list or kind is tuple else (None, fetches, None, *fd)
+                ikey = (kind, *fetches, None, *fd) if flat else (None, fetches, None, *fd)
                 hit = self._id_runs.get(ikey)
-            except TypeError:  # a nested list inside
-                ikey = (kind, *map(id, fetches), None, *map(id, fd)) if kind is list or kind is tuple \
-                    else (None, id(fetches), None, *map(id, fd))
-                hit = self._id_runs.get(ikey)
+            except TypeError:  # a list inside the list
+                ikey = None
+        if ikey is None:
+            ikey = (kind, *map(id, fetches), None, *map(id, fd)) if flat else (None, id(fetches), None, *map(id, fd))
+            hit = self._id_runs.get(ikey)
         if hit is not None:
             out = hit[0](fd.values(), device_arrays)
             if out is not MISS:

@@ -16,7 +16,7 @@ SMALL = 4096
 
 # Below this many output columns the j loop is too short to vectorize: small_mm takes dot
 # products instead (the same sums in the same order; the 2-16-2 MLP's 4x16 @ 16x2 went from
-# 186 to ~90 ns, its 16x4 @ 4x2 weight-gradient update from 369 to ~60 ns with no temporary).
+# 186 to 66 ns, its 16x4 @ 4x2 weight-gradient update from 369 to 112 ns with no temporary).
 NARROW = 8
 
 

@@ -360,7 +360,7 @@ class StepExecutable:
             if code:
                 self._raise(code - 1, dict(zip(self._feed_order, values)), state)
             return hot[3]
-        outs = [np.empty(s, d) for s, d in hot[4]]
+        outs = self._new_outs(sig)
         code = self.fn(*values, *hot[2], *outs)
         if code:
             self._raise(code - 1, dict(zip(self._feed_order, values)), state)

@@ -124,7 +124,7 @@ class Gen(LoopGen, UpdateGen, ReduceGen):
 
     def flat(self, t: Tensor) -> str:
         """``t`` as a 1-D view (``shaped`` to its size)."""
-        return self.shaped(t, [" * ".join(self.dims(t))]) if self.is_c(t) else f"{self.v(t)}.reshape(-1)"
+        return self.shaped(t, [" * ".join(self.dims(t))])
 
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("    " * depth + line)

@@ -131,7 +131,9 @@ def _run(args, env: dict, names: list[str]) -> int:
                               "command": " ".join(sys.argv), "threads": env, "settings": st,
                               "machine": _machine(), "installed": installed, "steps": {}}
     failed = []
-    floors = ["floor"] + (["floor-torch"] if not args.quick and not st["smoke"] and installed["torch"] else [])
+    full = not args.quick and not st["smoke"]
+    floors = (["floor"] + (["floor-torch"] if full and installed["torch"] else [])
+              + (["floor-openblas"] if full and _blas().startswith("MKL") else []))
     for name in [n for n in names if n in W.WORKLOADS]:
         try:
             res = measure_workload(name, engines, st["rounds"], st["target_s"], st["gap_s"], floors,
@@ -228,6 +230,28 @@ def _cpu() -> str:
     return f"{model}, {isa}"
 
 
+def _blas() -> str:
+    """Which BLAS graphengine's kernels call in the workers (``kernels.cpu.mkl.wanted``)."""
+    from importlib import metadata
+
+    from kernels.cpu import mkl
+    try:
+        if mkl.wanted() is not None:
+            return f"MKL {metadata.version('mkl')}" if _has("mkl") else f"MKL ({mkl.find()})"
+    except (RuntimeError, ValueError) as e:
+        return f"? ({e})"
+    return "SciPy's OpenBLAS"
+
+
+def _has(dist: str) -> bool:
+    from importlib import metadata
+    try:
+        metadata.version(dist)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
 def _header(env: dict, installed: dict, st: dict) -> str:
     from importlib import metadata
     vers = {}
@@ -245,6 +269,7 @@ def _header(env: dict, installed: dict, st: dict) -> str:
         *([f"kept from the environment (every engine sees them): {' '.join(kept)}"] if (kept := _kept(env)) else []),
         f"CPU: {m['cpu']}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+        f"graphengine's BLAS (and the GEMM floor's): {_blas()}",
         "not installed: " + (", ".join(e for e, ok in installed.items() if not ok) or "none"),
         f"method: {'one process' if st.get('procs', 1) == 1 else str(st['procs']) + ' processes'} per engine "
         f"(steps: all of them alternating), {st['rounds']} alternating rounds of ~{st['target_s']} s each "

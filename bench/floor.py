@@ -13,10 +13,10 @@ preallocated outputs and the same transposed views the CPU backend passes, so th
 time is what BLAS alone needs; ``1 / time`` is a steps/s ceiling that no engine calling the
 same BLAS can beat (elementwise work, the loss and the update come on top).
 
-Providers: ``numba`` (np.dot inside an @njit function, i.e. SciPy's OpenBLAS: the path
-graphengine's CPU backend uses), ``numpy`` (NumPy's own OpenBLAS), ``torch`` (MKL in the CPU
-wheels). The first is the floor the table reports; the others show what another GEMM library
-would allow.
+Providers: ``numba`` (np.dot inside an @njit function after ``kernels.cpu.blas.load()``: the
+path graphengine's CPU backend uses, SciPy's OpenBLAS or MKL as ``kernels.cpu.mkl`` picks),
+``numpy`` (NumPy's own OpenBLAS), ``torch`` (MKL in the CPU wheels). The first is the floor the
+table reports; the others show what another GEMM library would allow.
 """
 from __future__ import annotations
 
@@ -69,6 +69,9 @@ def _runner(provider: str, layers, batch) -> Callable[[int], None]:
     xs, ws, dys, ys, dws, dxs = _arrays(layers, batch)
     if provider == "numba":
         from numba.typed import List
+
+        from kernels.cpu.blas import load
+        load()   # the BLAS graphengine's kernels call (MKL or OpenBLAS: kernels.cpu.mkl), before np.dot binds
         fn = _gemms
         args = [List(a) for a in (xs, ws, dys, ys, dws, dxs)]
         return lambda reps: fn(*args, reps)

@@ -62,7 +62,7 @@ def _build(spec: dict) -> tuple[Any, tuple, list[float] | None, dict]:
         return floor_runner(w.layers, w.batch, "torch" if engine == "floor-torch" else "numba"), (), None, {}
     params = W.make_params(w.layers)
     if engine.startswith("graphengine"):
-        mode = "callable" if engine in ("graphengine", "graphengine-op") else "run"
+        mode = "callable" if engine in ("graphengine", "graphengine-op") else "run"   # -run, -run-openblas
         r = W.graphengine_runner(w, params, mode=mode, jit="op" if engine == "graphengine-op" else "step",
                                  timings=timings)
     else:
@@ -251,7 +251,10 @@ def measure_workload(name: str, engines: list[str], rounds: int, target_s: float
     engine can put that luck into a ratio. Each engine's steps/s is the median over all of its
     processes' rounds; ``process_medians`` keeps each process's own median."""
     names = ["numpy", *[e for e in engines if e != "numpy"], *floors]
-    specs = {_copy_key(e, k): {"workload": name, "engine": e} for k in range(max(1, procs)) for e in names}
+    from .workloads import OPENBLAS_ENV
+    specs = {_copy_key(e, k): {"workload": name, "engine": e,
+                               **({"env": OPENBLAS_ENV} if e.endswith("-openblas") else {})}
+             for k in range(max(1, procs)) for e in names}
     workers, inits, errors = start_workers(specs)
     try:
         if "numpy" not in workers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .floor import step_flops
 from .workloads import LABEL, WORKLOADS
 
-GE_COLS = ("graphengine-run", "graphengine", "graphengine-op")
+GE_COLS = ("graphengine-run", "graphengine", "graphengine-op", "graphengine-run-openblas")
 REFS = ("torch", "jax", "numpy")
 
 
@@ -34,6 +34,8 @@ def derived(name: str, res: dict) -> dict:
             "run_vs_jax": ratio(run, s.get("jax")),
             "run_percall_vs_callable": ratio(mc, run),   # time per sess.run call / per callable call
             "run_vs_floor": ratio(run, fl), "callable_vs_floor": ratio(mc, fl),
+            "run_openblas_vs_torch": ratio(s.get("graphengine-run-openblas"), s.get("torch")),
+            "run_vs_openblas_floor": ratio(run, s.get("floor-openblas")),
             "floor_gflops": step_flops(WORKLOADS[name].layers, WORKLOADS[name].batch) * fl / 1e9 if fl else None}
 
 
@@ -64,9 +66,13 @@ def steps_table(steps: dict, engines: list[str], installed: dict) -> str:
     lines += ["", f"steps/s: median over alternating rounds after a warm-up, {where} "
               "(one fixed batch, one Python call per step). GEMM floor: the step's GEMMs "
               "alone (3 per dense layer, 2 for the first) back to back through graphengine's BLAS "
-              "path (Numba np.dot -> SciPy OpenBLAS), in its own process in the same rounds. "
+              "path (Numba np.dot -> the BLAS in the header), in its own process in the same rounds. "
               "loss check: each engine's first/second-step loss vs the NumPy reference (1e-4 / 1e-3 "
               "relative)."]
+    if any("floor-openblas" in r["steps_per_s"] for r in steps.values()):
+        lines.append("OpenBLAS GEMM floor (steps/s; graphengine's BLAS is MKL here): " + ", ".join(
+            f"{n} {fmt(r['steps_per_s']['floor-openblas'])}" for n, r in steps.items()
+            if "floor-openblas" in r["steps_per_s"]))
     if any("floor-torch" in r["steps_per_s"] for r in steps.values()):
         lines.append("torch/MKL GEMM floor (steps/s): " + ", ".join(
             f"{n} {fmt(r['steps_per_s']['floor-torch'])}" for n, r in steps.items()

@@ -310,15 +310,20 @@ def numpy_runner(w: Workload, params: list[np.ndarray]) -> Runner:
     return Runner(step)
 
 
-ENGINES = ["graphengine-run", "graphengine", "graphengine-op", "torch", "jax", "numpy"]
+ENGINES = ["graphengine-run", "graphengine", "graphengine-op", "graphengine-run-openblas", "torch", "jax", "numpy"]
 DEFAULT_ENGINES = ["graphengine-run", "graphengine", "torch", "jax", "numpy"]
 ENGINE_MODULE = {"torch": "torch", "jax": "jax"}
 LABEL = {"graphengine": "graphengine make_callable", "graphengine-run": "graphengine sess.run",
          "graphengine-op": "graphengine jit=op", "torch": "PyTorch eager", "jax": "JAX jit",
-         "numpy": "NumPy", "floor": "GEMM floor", "floor-torch": "torch/MKL GEMM floor"}
+         "numpy": "NumPy", "floor": "GEMM floor", "floor-torch": "torch/MKL GEMM floor",
+         "graphengine-run-openblas": "graphengine sess.run on OpenBLAS", "floor-openblas": "OpenBLAS GEMM floor"}
+# engines whose name ends in -openblas run with GRAPHENGINE_BLAS=openblas (where graphengine's
+# BLAS would be MKL: the same run then shows both)
+OPENBLAS_ENV = {"GRAPHENGINE_BLAS": "openblas"}
 BUILDERS: dict[str, Callable[..., Runner]] = {
     "graphengine": graphengine_runner,
     "graphengine-run": lambda w, p: graphengine_runner(w, p, mode="run"),
+    "graphengine-run-openblas": lambda w, p: graphengine_runner(w, p, mode="run"),
     "graphengine-op": lambda w, p: graphengine_runner(w, p, jit="op"),
     "torch": torch_runner,
     "jax": jax_runner,

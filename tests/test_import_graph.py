@@ -31,7 +31,7 @@ LAZY_BACKEND_LOADING = {
     # the BLAS library the CPU kernels call, and Numba's cache loads without the compiler's set-up
     "graphengine.runtime.backends": {"kernels.registry", "graphengine.backends.cpu.step",
                                      "graphengine.backends.cuda.backend", "kernels.cpu.blas",
-                                     "kernels.cpu.jitstart"},
+                                     "kernels.cpu.jitstart"},   # (blas: OpenBLAS or MKL, kernels.cpu.mkl)
     # plans holding string tensors: op by op on the wrapped backend's kernels
     "graphengine.runtime.hoststrings": {"kernels.registry", "graphengine.backends.cuda.backend"},
 }

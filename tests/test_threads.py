@@ -143,11 +143,19 @@ def test_the_setter_reaches_the_blas_the_kernels_call():
     import graphengine as ge
     from graphengine.runtime import threads
     ge.Session().close()   # loads the BLAS the kernels use
-    setter = threads._find_setter()
-    if setter is False:
-        pytest.skip("threadpoolctl finds no OpenBLAS")
     from threadpoolctl import ThreadpoolController
-    lib = next(c for c in ThreadpoolController().lib_controllers if c.filepath == setter.__self__.filepath)
+
+    from kernels.cpu import blas, mkl
+    if blas.backend() == "mkl":   # GRAPHENGINE_BLAS picked MKL: the policy steers its threads
+        setter = threads.POLICY._setter
+        assert setter is mkl.set_num_threads
+        lib = next(c for c in ThreadpoolController().lib_controllers if c.internal_api == "mkl")
+    else:
+        setter = threads._find_setter()
+        if setter is False:
+            pytest.skip("threadpoolctl finds no OpenBLAS")
+        lib = next(c for c in ThreadpoolController().lib_controllers
+                   if c.filepath == setter.__self__.filepath)
     old = lib.num_threads
     try:
         setter(1)

@@ -50,8 +50,10 @@ def _make_backend(device: str, jit: str | None) -> Backend:
     if dev == "reference":
         return KernelBackend("reference")
     if dev == "cpu":
-        from kernels.cpu.blas import load
-        load()  # before Numba binds np.dot: SciPy's BLAS without all of scipy.linalg, threads that sleep
+        from kernels.cpu.blas import load, thread_setter
+        load()  # before Numba binds np.dot: SciPy's BLAS without all of scipy.linalg (or MKL), threads that sleep
+        from .threads import POLICY
+        POLICY.use_setter(thread_setter())  # MKL's thread count, where the GEMMs run on it
         from kernels.cpu.jitstart import install
         install()  # cached steps and kernels load without initialising Numba's compiler
     if dev == "cuda":

@@ -8,7 +8,8 @@ process's own time) and give BLAS the cores left over, at least one and at most 
 intra_op_parallelism_threads=N)``; default: every core this process may run on). Idle OpenBLAS
 threads spin for ~0.4 ms (long enough to bridge the elementwise loops between a step's GEMMs)
 and then sleep, instead of spinning for ~0.1 s (``OPENBLAS_THREAD_TIMEOUT``, read when the BLAS
-library loads: ``kernels.cpu.blas``).
+library loads: ``kernels.cpu.blas``). Where the GEMMs run on MKL (``kernels.cpu.mkl``) the policy
+sets MKL's thread count instead, and its OpenMP threads spin 1 ms (``KMP_BLOCKTIME``).
 
 While other processes hold cores, the thread that calls the steps is pinned to the cores they
 leave idle, and gets its affinity back when they leave.
@@ -155,6 +156,13 @@ class BlasThreads:
         except (AttributeError, OSError, ValueError):
             return False
 
+    def use_setter(self, setter: Any) -> None:
+        """Steer this thread count setter (the BLAS the GEMMs call) instead of looking one up."""
+        if setter is not None and setter is not self._setter:
+            self._setter = setter
+            if self.current is not None:
+                setter(self.current)
+
     def _apply(self, n: int) -> None:
         if self._setter is None:
             self._setter = _find_setter()
@@ -178,7 +186,8 @@ def pick_scipy_openblas(paths: list[str]) -> int | None:
 
 
 def _find_setter() -> Any:
-    """set_num_threads of the OpenBLAS that SciPy (and so Numba's np.dot) uses, or False."""
+    """set_num_threads of the OpenBLAS that SciPy (and so Numba's np.dot) uses, or False. (Where
+    the GEMMs run on MKL the backend loading hands the policy MKL's setter: ``use_setter``.)"""
     try:
         from threadpoolctl import ThreadpoolController
         ctl = ThreadpoolController()

@@ -71,10 +71,39 @@ def _direct():
 
 
 def load() -> str:
-    """Load ``scipy.linalg.cython_blas`` (once); returns how: "loaded", "direct" or "package".
+    """Load ``scipy.linalg.cython_blas`` (once) and, where ``kernels.cpu.mkl`` picks MKL, bind
+    Numba's BLAS helpers to it; returns how the module came: "loaded", "direct" or "package".
     Idle OpenBLAS threads spin for 2**SPIN_LOG2 cycles (~0.4 ms) before they sleep, instead of
     OpenBLAS's 2**28 (~0.1 s): ``OPENBLAS_THREAD_TIMEOUT``, read when the library loads; the
     user's value wins."""
+    how = _load_cython_blas()
+    global _MKL_DONE
+    if not _MKL_DONE:
+        _MKL_DONE = True
+        from . import mkl
+        path = mkl.wanted()
+        if path is not None:
+            mkl.install(path, NAME)
+    return how
+
+
+_MKL_DONE = False
+
+
+def backend() -> str:
+    """The BLAS that Numba's GEMMs call in this process: "mkl" or "openblas"."""
+    from . import mkl
+    return mkl.backend()
+
+
+def thread_setter():
+    """MKL's ``set_num_threads`` where Numba's GEMMs call MKL, else None (OpenBLAS: found by the
+    thread policy through threadpoolctl)."""
+    from . import mkl
+    return mkl.set_num_threads if mkl.backend() == "mkl" else None
+
+
+def _load_cython_blas() -> str:
     if NAME in sys.modules:
         return "loaded"
     key = "OPENBLAS_THREAD_TIMEOUT"

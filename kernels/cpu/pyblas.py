@@ -1,14 +1,15 @@
 """The step's matmul kernels as plain Python for the interim step: the same BLAS calls, no Numba.
 
-A new plan's interim step (``graphengine.backends.cpu.background``) runs its body as Python
-and calls the step's kernels. The matmul kernels (``kernels.cpu.linalg``) cost ~0.5 s each to
+A new plan's interim step (``graphengine.backends.cpu.background``) runs its body as Python and
+calls the step's kernels. The matmul kernels (``kernels.cpu.linalg``) cost ~0.5 s each to
 compile cold, most of a cold first step's GEMM side, for calls that are BLAS calls. These
 functions make those calls themselves, through ctypes, on the function pointers SciPy's
-``cython_blas`` exports: the functions Numba's ``np.dot`` reaches through ``numba_xxgemm``/
-``numba_xxgemv``/``numba_xxdot``, with the arguments Numba computes (``numba/np/linalg.py``:
-``call_xxgemm``, ``call_xxgemv``, ``call_xxdot``, and ``dot_3_mm``'s choice between them). The
-small-GEMM loop (``small_mm``) is mirrored in NumPy with the same order of float operations.
-So an interim call gives the compiled kernel's numbers bit for bit (tests/test_pyblas.py).
+``cython_blas`` exports (MKL's, where ``kernels.cpu.mkl`` bound Numba to it): the functions
+Numba's ``np.dot`` reaches through ``numba_xxgemm``/``numba_xxgemv``/``numba_xxdot``, with the
+arguments Numba computes (``numba/np/linalg.py``: ``call_xxgemm``, ``call_xxgemv``,
+``call_xxdot``, and ``dot_3_mm``'s choice between them). The small-GEMM loop (``small_mm``) is
+mirrored in NumPy with the same order of float operations. So an interim call gives the compiled
+kernel's numbers bit for bit (tests/test_pyblas.py).
 
 ``MATMUL`` maps the step's kernel names to these; ``available()`` says whether SciPy's BLAS
 could be reached (else the interim step keeps the Numba kernels).
@@ -39,19 +40,21 @@ def _capsule_pointer(capsule) -> int:
 def _load() -> bool:
     if _FN:
         return True
+    from . import mkl
+    from .blas import load
+    load()   # once: the module, and MKL bound where it is the BLAS
     mod = sys.modules.get("scipy.linalg.cython_blas")
-    if mod is None:
-        from .blas import load
-        load()
-        mod = sys.modules.get("scipy.linalg.cython_blas")
     capi = getattr(mod, "__pyx_capi__", None)
     if not capi:
         return False
+
+    def ptr(name: str) -> int:   # the function Numba's helper calls for this name
+        return mkl.POINTERS[name] if name in mkl.BOUND else _capsule_pointer(capi[name])
     try:
         for kind, ct in _CT.items():
-            _FN[kind + "gemm"] = ctypes.CFUNCTYPE(None, *[_P] * 13)(_capsule_pointer(capi[kind + "gemm"]))
-            _FN[kind + "gemv"] = ctypes.CFUNCTYPE(None, *[_P] * 11)(_capsule_pointer(capi[kind + "gemv"]))
-            _FN[kind + "dot"] = ctypes.CFUNCTYPE(ct, _P, _P, _P, _P, _P)(_capsule_pointer(capi[kind + "dot"]))
+            _FN[kind + "gemm"] = ctypes.CFUNCTYPE(None, *[_P] * 13)(ptr(kind + "gemm"))
+            _FN[kind + "gemv"] = ctypes.CFUNCTYPE(None, *[_P] * 11)(ptr(kind + "gemv"))
+            _FN[kind + "dot"] = ctypes.CFUNCTYPE(ct, _P, _P, _P, _P, _P)(ptr(kind + "dot"))
     except (KeyError, ValueError, TypeError, AttributeError):
         _FN.clear()
         return False

@@ -1,0 +1,132 @@
+"""MKL as the BLAS behind Numba's np.dot (kernels/cpu/mkl.py): the choice, the hand-over of
+Numba's BLAS helpers, and that the rest of the process keeps SciPy's OpenBLAS.
+
+The hand-over binds process-wide state (Numba's helpers bind once per process), so everything
+that binds runs in a child process; those tests need the optional ``mkl`` package."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kernels.cpu import mkl
+
+NEEDS_MKL = pytest.mark.skipif(mkl.find() is None, reason="the optional mkl package is not installed "
+                               "(pip install 'graphengine[mkl]'); its hand-over is tested where it is")
+
+
+def _child(code: str, blas: str, **env) -> dict:
+    e = dict(os.environ, GRAPHENGINE_BLAS=blas, **env)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_choice_reads_graphengine_blas(monkeypatch):
+    for v, want in [("", "auto"), ("auto", "auto"), (" OpenBLAS ", "openblas"), ("mkl", "mkl")]:
+        monkeypatch.setenv("GRAPHENGINE_BLAS", v)
+        assert mkl.choice() == want
+    monkeypatch.delenv("GRAPHENGINE_BLAS")
+    assert mkl.choice() == "auto"
+    monkeypatch.setenv("GRAPHENGINE_BLAS", "atlas")
+    with pytest.raises(ValueError, match="GRAPHENGINE_BLAS='atlas': use one of auto, openblas, mkl"):
+        mkl.choice()
+
+
+def test_wanted_follows_the_choice_the_library_and_the_cpu(monkeypatch):
+    monkeypatch.setattr(mkl, "find", lambda: "/x/libmkl_rt.so.2")
+    monkeypatch.setenv("GRAPHENGINE_BLAS", "openblas")
+    assert mkl.wanted() is None
+    monkeypatch.setenv("GRAPHENGINE_BLAS", "mkl")
+    assert mkl.wanted() == "/x/libmkl_rt.so.2"
+    monkeypatch.setenv("GRAPHENGINE_BLAS", "auto")
+    monkeypatch.setattr(mkl, "intel_cpu", lambda: True)
+    assert mkl.wanted() == "/x/libmkl_rt.so.2"
+    monkeypatch.setattr(mkl, "intel_cpu", lambda: False)   # AMD and others: OpenBLAS unless asked
+    assert mkl.wanted() is None
+    monkeypatch.setattr(mkl, "find", lambda: None)
+    monkeypatch.setenv("GRAPHENGINE_BLAS", "auto")
+    assert mkl.wanted() is None
+    monkeypatch.setenv("GRAPHENGINE_BLAS", "mkl")
+    with pytest.raises(RuntimeError,
+                       match=r"GRAPHENGINE_BLAS=mkl, but no libmkl_rt was found: pip install 'graphengine\[mkl\]'"):
+        mkl.wanted()
+
+
+_STEP = """
+import json, sys, numpy as np, graphengine as ge
+from kernels.cpu import blas, mkl, pyblas
+from graphengine.runtime import threads
+rng = np.random.default_rng(0)
+a = rng.standard_normal((64, 48)).astype(np.float32)
+w0 = rng.standard_normal((48, 32)).astype(np.float32)
+x = ge.placeholder(ge.float32, (None, 48))
+w = ge.Variable(w0)
+y = ge.matmul(x, w)
+loss = ge.reduce_sum(y * y)
+train = ge.train.GradientDescentOptimizer(1e-3).minimize(loss)
+with ge.Session() as s:
+    s.run(ge.global_variables_initializer())
+    got = s.run(y, {x: a})
+    s.run(train, {x: a})
+    w1 = s.run(w)
+ref = a.astype(np.float64) @ w0
+g = 2 * a.astype(np.float64).T @ (a.astype(np.float64) @ w0)
+out = np.zeros((64, 32), np.float32)
+assert pyblas.available()
+pyblas.MATMUL["matmul_nn"](a, w0, out)   # the interim step's ctypes GEMM
+from numba import njit
+k = njit(lambda p, q: np.dot(p, q))
+mod = sys.modules["scipy.linalg.cython_blas"]
+print(json.dumps({
+    "backend": blas.backend(), "bound": sorted(mkl.BOUND),
+    "err": float(np.abs(got - ref).max() / np.abs(ref).max()),
+    "step_err": float(np.abs(w1 - (w0 - 1e-3 * g)).max() / np.abs(w0).max()),
+    "interim_same": bool(np.array_equal(out, k(a, w0))),
+    "real_module": type(mod).__name__ == "module" and "srot" in mod.__pyx_capi__,
+    "mkl_setter": threads.POLICY._setter is mkl.set_num_threads,
+    "mkl_loaded": mkl.LIB is not None,
+}))
+"""
+
+
+@NEEDS_MKL
+def test_mkl_runs_the_gemms_and_scipy_keeps_its_openblas():
+    r = _child(_STEP, "mkl")
+    assert r["backend"] == "mkl"
+    assert r["bound"] == sorted(mkl.NAMES)
+    assert r["err"] < 1e-5 and r["step_err"] < 1e-5
+    assert r["interim_same"]      # interim (ctypes) and compiled kernels call the same MKL function
+    assert r["real_module"]       # sys.modules keeps SciPy's own cython_blas
+    assert r["mkl_setter"]        # the thread policy steers MKL's thread count
+    code = ("import json, scipy.linalg, numpy as np, graphengine as ge\n"
+            "from kernels.cpu import blas\n"
+            "ge.Session().close()\n"
+            "a = np.arange(6.0).reshape(2, 3)\n"
+            "print(json.dumps({'b': blas.backend(), 'lu': float(scipy.linalg.lu_factor(a @ a.T + np.eye(2))[0][0, 0]),"
+            " 'gemm': scipy.linalg.blas.dgemm(1.0, a, a.T).tolist()}))")
+    r = _child(code, "mkl")          # scipy.linalg imported first, then the session: still works
+    assert r["b"] == "mkl" and r["gemm"] == [[5.0, 14.0], [14.0, 50.0]] and r["lu"] == 14.0   # pivot row [14, 51]
+
+
+def test_openblas_choice_leaves_mkl_unloaded():
+    r = _child(_STEP, "openblas")
+    assert r["backend"] == "openblas" and r["bound"] == [] and not r["mkl_loaded"]
+    assert r["err"] < 1e-5 and r["step_err"] < 1e-5 and r["interim_same"] and r["real_module"]
+    assert not r["mkl_setter"]
+
+
+@NEEDS_MKL
+def test_helpers_numba_bound_before_graphengine_stay_on_openblas():
+    """A float32 np.dot compiled and run before the first Session binds Numba's sgemm helper to
+    OpenBLAS for the process: MKL then gets only the rest, and backend() says openblas."""
+    code = ("import json, numpy as np\nfrom numba import njit\n"
+            "a = np.ones((4, 4), np.float32)\nnjit(lambda p, q: np.dot(p, q))(a, a)\n"
+            "import graphengine as ge\nfrom kernels.cpu import blas, mkl\nge.Session().close()\n"
+            "print(json.dumps({'b': blas.backend(), 'bound': sorted(mkl.BOUND)}))")
+    r = _child(code, "mkl")
+    assert r["b"] == "openblas"
+    assert "sgemm" not in r["bound"] and "dgemm" in r["bound"]

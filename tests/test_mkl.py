@@ -130,3 +130,86 @@ def test_helpers_numba_bound_before_graphengine_stay_on_openblas():
     r = _child(code, "mkl")
     assert r["b"] == "openblas"
     assert "sgemm" not in r["bound"] and "dgemm" in r["bound"]
+
+
+_MT = """
+import json, numpy as np
+from kernels.cpu.blas import load
+load()
+from kernels.cpu import blas, omp
+from kernels.cpu.optim import adam, momentum, rmsprop
+from kernels.cpu.optim_mt import adam_mt, momentum_mt, rmsprop_mt
+rng = np.random.default_rng(0)
+bad = []
+for T in (np.float32, np.float64):
+    for n in (100, 32768, 32769, 100003):
+        a = [rng.random(n).astype(T) + 0.5 for _ in range(4)]
+        a[3][:7] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e30]   # gradients: specials too
+        cases = [(rmsprop, rmsprop_mt, 4, (T(1e-3), T(0.9), T(0.1), T(0.5), T(1e-7))),
+                 (adam, adam_mt, 4, (T(1e-3), T(0.9), T(0.1), T(0.999), T(0.001), T(1e-7))),
+                 (momentum, momentum_mt, 3, (T(0.01), T(0.9), False)),
+                 (momentum, momentum_mt, 3, (T(0.01), T(0.9), True))]
+        for ser, mt, k, s in cases:
+            x = [v.copy() for v in a[:k]]
+            y = [v.copy() for v in a[:k]]
+            if k == 3:
+                x[2], y[2] = a[3].copy(), a[3].copy()
+            ser(*x, *s)
+            mt(*y, *s)
+            if not all(np.array_equal(p, q, equal_nan=True) for p, q in zip(x, y)):
+                bad.append(f"{mt.__name__} {T.__name__} n={n}")
+print(json.dumps({"backend": blas.backend(), "enabled": omp.enabled(), "bad": bad}))
+"""
+
+
+@NEEDS_MKL
+@pytest.mark.parametrize("threads", ["2", "1"])
+def test_threaded_updates_give_the_serial_numbers(threads):
+    """rmsprop/adam/momentum split over MKL's OpenMP threads: bit for bit the serial kernels
+    (float32/64, shares that are not multiples of 16, NaN/inf/zero gradients, below PAR_MIN
+    and with one MKL thread: the serial loop)."""
+    r = _child(_MT, "mkl", MKL_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
+    assert r["backend"] == "mkl" and r["enabled"]
+    assert r["bad"] == []
+
+
+_TRAIN = """
+import json, os, numpy as np, graphengine as ge
+from graphengine.backends.cpu import background
+rng = np.random.default_rng(1)
+x0 = rng.random((64, 300)).astype(np.float32)
+x = ge.placeholder(ge.float32, (None, 300))
+w1 = ge.Variable(rng.standard_normal((300, 200)).astype(np.float32) * 0.05)
+w2 = ge.Variable(rng.standard_normal((200, 300)).astype(np.float32) * 0.05)
+y = ge.nn.sigmoid(ge.matmul(ge.nn.sigmoid(ge.matmul(x, w1)), w2))
+loss = ge.reduce_mean(ge.pow(x - y, 2))
+opt = {"rmsprop": ge.train.RMSPropOptimizer(0.01), "adam": ge.train.AdamOptimizer(0.01),
+       "momentum": ge.train.MomentumOptimizer(0.01, 0.9, use_nesterov=True)}[os.environ["OPT"]]
+train = opt.minimize(loss)
+srcs = []
+with ge.Session() as s:
+    s.run(ge.global_variables_initializer())
+    for i in range(6):
+        s.run(train, {x: x0})
+        if i == 2:
+            background.wait_all()
+    out = {"w1": s.run(w1).tobytes().hex()[:4000] + str(float(s.run(w1).sum())),
+           "w2": float(s.run(w2).sum()), "loss": float(s.run(loss, {x: x0}))}
+cache = os.environ["GRAPHENGINE_CACHE_DIR"]
+out["mt"] = any("_mt(" in open(os.path.join(cache, f)).read() for f in os.listdir(cache) if f.startswith("_ge_step_"))
+print(json.dumps(out))
+"""
+
+
+@NEEDS_MKL
+@pytest.mark.parametrize("opt", ["rmsprop", "adam", "momentum"])
+def test_a_step_with_threaded_updates_trains_as_the_serial_one(opt, tmp_path):
+    """The step generator emits the threaded update for large variables where MKL runs the
+    GEMMs; the first steps (the interim step, its Python twins) and the compiled ones then train
+    to the same bits as a step with the serial updates."""
+    runs = {}
+    for mt in ("1", "0"):
+        runs[mt] = _child(_TRAIN, "mkl", OPT=opt, GRAPHENGINE_MT_UPDATES=mt, GRAPHENGINE_BACKGROUND_COMPILE="1",
+                          GRAPHENGINE_CACHE_DIR=str(tmp_path / f"c{mt}"))
+    assert runs["1"]["mt"] and not runs["0"]["mt"]
+    assert {k: v for k, v in runs["1"].items() if k != "mt"} == {k: v for k, v in runs["0"].items() if k != "mt"}

@@ -121,6 +121,11 @@ def _with_python_kernels(fn):
         g.update({k: v for k, v in pyblas.MATMUL.items() if k in g})
     if pykernels.available():
         g.update({k: v for k, v in pykernels.TWINS.items() if g.get(k) is pykernels._KERNELS[k]})
+    mt = sys.modules.get("kernels.cpu.optim_mt")   # threaded updates: the serial twin, same numbers
+    if mt is not None and pykernels.available():
+        for k, base in mt.TWIN_OF.items():
+            if g.get(k) is getattr(mt, k):
+                g[k] = pykernels.TWINS[base]
     for name in fn.__code__.co_names:
         v = g.get(name)
         if isinstance(v, Dispatcher) and v.py_func.__module__.startswith("_ge_oploop_"):

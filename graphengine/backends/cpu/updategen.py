@@ -10,6 +10,23 @@ from kernels.codegen import num_literal
 
 from .loopgen import Unsupported, _np_type
 
+MT_KERNELS = ("rmsprop", "adam", "momentum")
+
+
+def mt_updates() -> bool:
+    """Whether this process's steps split large updates over MKL's threads (``kernels.cpu.omp``)."""
+    from kernels.cpu import omp
+    return omp.enabled()
+
+
+def _mt_size(var) -> bool:
+    """A variable large enough for the threaded update (unknown sizes: the kernel decides)."""
+    from kernels.cpu.omp import PAR_MIN
+    shape = var.shape
+    if shape is None or any(d is None for d in shape):
+        return True
+    return int(np.prod(shape, dtype=np.int64)) >= PAR_MIN
+
 
 class UpdateGen:
     """Mixed into the step generator (``stepgen.Gen``)."""
@@ -78,8 +95,15 @@ class UpdateGen:
         self.lay.update_steps.append(self.step_no)
 
     def _upd(self, op, fn: str, flat: list[str], scalars: list[str]) -> None:
-        """In-place update call; scalars are cast to the variable's dtype (float32 math)."""
+        """In-place update call; scalars are cast to the variable's dtype (float32 math). Where
+        the GEMMs run on MKL, large variables get the update split over MKL's OpenMP threads
+        (``kernels.cpu.optim_mt``: the same numbers)."""
         ins = dict(zip(OPS[op.type].meta["inputs"], op.inputs))
+        if fn in MT_KERNELS and _mt_size(ins["var"]) and mt_updates():
+            fn += "_mt"
+            line = f"from kernels.cpu.optim_mt import {fn}"
+            if line not in self.imports:
+                self.imports.append(line)
         T = _np_type(ins["var"])
         args = [self.flat(ins[n]) for n in flat]
         args += [f"{T}({x})" if not x.startswith(("True", "False")) else x for x in scalars]

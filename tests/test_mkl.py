@@ -213,3 +213,28 @@ def test_a_step_with_threaded_updates_trains_as_the_serial_one(opt, tmp_path):
                           GRAPHENGINE_CACHE_DIR=str(tmp_path / f"c{mt}"))
     assert runs["1"]["mt"] and not runs["0"]["mt"]
     assert {k: v for k, v in runs["1"].items() if k != "mt"} == {k: v for k, v in runs["0"].items() if k != "mt"}
+
+
+def test_the_router_sends_narrow_gemms_to_one_function_and_the_rest_to_the_other():
+    """``mkl._router``: Fortran M (the row-major result's columns) <= NARROW calls the narrow
+    target (OpenBLAS), larger M the fast one (MKL), with every argument passed through."""
+    import ctypes
+    P = ctypes.c_void_p
+    proto = ctypes.CFUNCTYPE(None, *[P] * 13)
+    seen = []
+
+    def target(tag):
+        def f(*args):
+            seen.append((tag, ctypes.cast(args[2], ctypes.POINTER(ctypes.c_int))[0],
+                         [a for a in args[3:]]))
+        return proto(f)
+    narrow, fast = target("narrow"), target("fast")
+    addr = mkl._router("sgemm", ctypes.cast(fast, P).value, ctypes.cast(narrow, P).value)
+    route = proto(addr)
+    for m in (1, mkl.NARROW, mkl.NARROW + 1, 784):
+        mv = ctypes.c_int(m)
+        rest = [P(1000 + i) for i in range(10)]
+        route(P(1), P(2), ctypes.cast(ctypes.pointer(mv), P), *rest)
+        tag, got_m, got_rest = seen.pop()
+        assert tag == ("narrow" if m <= mkl.NARROW else "fast") and got_m == m
+        assert got_rest == [1000 + i for i in range(10)]

@@ -10,6 +10,12 @@ itself, and any other user of ``cython_blas``, keeps its OpenBLAS. Functions a h
 bound (Numba ran an ``np.dot`` before graphengine loaded its BLAS) stay on OpenBLAS; ``BOUND``
 lists the ones that went to MKL, so ``backend()`` reports what the GEMMs really call.
 
+GEMMs whose result has at most ``NARROW`` (16) columns stay on OpenBLAS, where MKL was slower
+for this project's shapes: the capsules of ``sgemm``/``dgemm`` point at a small router compiled
+at start-up (``_router``) that picks OpenBLAS's or MKL's function by the call's Fortran M. The
+interim step's ctypes GEMMs (``kernels.cpu.pyblas``) call the same router, so they still give
+the compiled kernels' numbers bit for bit.
+
 Which BLAS: ``GRAPHENGINE_BLAS=openblas`` (SciPy's, always there), ``mkl`` (an error if the
 package is missing), or ``auto`` (the default): MKL where it is installed and the CPU is Intel's,
 where it runs this project's float32 GEMMs 11-36% faster than SciPy's OpenBLAS (bench/RESULTS.md);
@@ -134,6 +140,42 @@ def _prime() -> None:
             raise RuntimeError(f"BLAS check failed after binding MKL ({k.decode()}gemm/gemv/dot)")
 
 
+# GEMMs with at most this many output columns stay on OpenBLAS: there MKL was slower on this
+# project's shapes (the weight gradient of a 10-class layer, X.T @ dY: 784x10 from B=100, 18.0
+# against 14.8 us; 512x10 from 128, 19.0 against 13.4 us; bench/RESULTS.md, 2026-12-04).
+NARROW = 16
+_ENGINES: list = []   # the routers' JIT engines, kept alive
+
+
+def _router(name: str, fast: int, narrow: int) -> int:
+    """A C function with ``?gemm``'s Fortran signature that calls ``narrow`` (OpenBLAS) when the
+    Fortran M (the row-major result's column count, as Numba calls it) is at most NARROW, else
+    ``fast`` (MKL): a few instructions, compiled once per process (~ms)."""
+    import llvmlite.binding as llb
+    from llvmlite import ir
+    vp, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+    fnty = ir.FunctionType(ir.VoidType(), [vp] * 13)
+    mod = ir.Module(name=f"ge_{name}_router")
+    fn = ir.Function(mod, fnty, f"ge_{name}_router")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    m = b.load(b.bitcast(fn.args[2], i32.as_pointer()))
+    small = b.icmp_signed("<=", m, ir.Constant(i32, NARROW))
+    lo, hi = fn.append_basic_block("narrow"), fn.append_basic_block("fast")
+    b.cbranch(small, lo, hi)
+    for blk, addr in ((lo, narrow), (hi, fast)):
+        b.position_at_end(blk)
+        target = b.inttoptr(ir.Constant(ir.IntType(64), addr), fnty.as_pointer())
+        b.call(target, list(fn.args), tail=True)
+        b.ret_void()
+    llmod = llb.parse_assembly(str(mod))
+    llmod.verify()
+    tm = llb.Target.from_default_triple().create_target_machine(opt=2)
+    engine = llb.create_mcjit_compiler(llmod, tm)
+    engine.finalize_object()
+    _ENGINES.append(engine)
+    return engine.get_function_address(fn.name)
+
+
 def install(path: str, name: str = "scipy.linalg.cython_blas") -> frozenset:
     """Bind Numba's BLAS helpers to MKL's functions (those not bound yet); returns which were.
     ``sys.modules[name]`` (the real ``cython_blas``, already loaded) is left as it was."""
@@ -143,10 +185,15 @@ def install(path: str, name: str = "scipy.linalg.cython_blas") -> frozenset:
         PATH = path
         for n in NAMES:
             POINTERS[n] = ctypes.cast(getattr(LIB, n + "_"), ctypes.c_void_p).value
+    real = sys.modules.get(name)
+    if "ge_router" not in POINTERS and real is not None and getattr(real, "__pyx_capi__", None):
+        from .pyblas import _capsule_pointer
+        for n in ("sgemm", "dgemm"):   # narrow GEMMs: OpenBLAS
+            POINTERS[n] = _router(n, POINTERS[n], _capsule_pointer(real.__pyx_capi__[n]))
+        POINTERS["ge_router"] = NARROW
     capi = _Capi({n: _capsule(POINTERS[n]) for n in NAMES})
     fake = types.ModuleType(name)
     fake.__pyx_capi__ = capi
-    real = sys.modules.get(name)
     sys.modules[name] = fake
     try:
         _prime()

@@ -216,8 +216,8 @@ def test_a_step_with_threaded_updates_trains_as_the_serial_one(opt, tmp_path):
 
 
 def test_the_router_sends_narrow_gemms_to_one_function_and_the_rest_to_the_other():
-    """``mkl._router``: Fortran M (the row-major result's columns) <= NARROW calls the narrow
-    target (OpenBLAS), larger M the fast one (MKL), with every argument passed through."""
+    """``mkl._router``: Fortran M (the row-major result's columns) <= NARROW and K <= SHORT call
+    the narrow target (OpenBLAS), anything else the fast one (MKL), every argument passed on."""
     import ctypes
     P = ctypes.c_void_p
     proto = ctypes.CFUNCTYPE(None, *[P] * 13)
@@ -232,9 +232,11 @@ def test_the_router_sends_narrow_gemms_to_one_function_and_the_rest_to_the_other
     addr = mkl._router("sgemm", ctypes.cast(fast, P).value, ctypes.cast(narrow, P).value)
     route = proto(addr)
     for m in (1, mkl.NARROW, mkl.NARROW + 1, 784):
-        mv = ctypes.c_int(m)
-        rest = [P(1000 + i) for i in range(10)]
-        route(P(1), P(2), ctypes.cast(ctypes.pointer(mv), P), *rest)
-        tag, got_m, got_rest = seen.pop()
-        assert tag == ("narrow" if m <= mkl.NARROW else "fast") and got_m == m
-        assert got_rest == [1000 + i for i in range(10)]
+        for k in (1, mkl.SHORT, mkl.SHORT + 1, 4096):
+            mv, kv = ctypes.c_int(m), ctypes.c_int(k)
+            rest = [P(1000 + i) for i in range(10)]
+            rest[1] = ctypes.cast(ctypes.pointer(kv), P)   # the 5th argument: K
+            route(P(1), P(2), ctypes.cast(ctypes.pointer(mv), P), *rest)
+            tag, got_m, got_rest = seen.pop()
+            assert tag == ("narrow" if m <= mkl.NARROW and k <= mkl.SHORT else "fast") and got_m == m
+            assert got_rest[0] == 1000 and got_rest[2:] == [1002 + i for i in range(8)]

@@ -10,11 +10,12 @@ itself, and any other user of ``cython_blas``, keeps its OpenBLAS. Functions a h
 bound (Numba ran an ``np.dot`` before graphengine loaded its BLAS) stay on OpenBLAS; ``BOUND``
 lists the ones that went to MKL, so ``backend()`` reports what the GEMMs really call.
 
-GEMMs whose result has at most ``NARROW`` (16) columns stay on OpenBLAS, where MKL was slower
-for this project's shapes: the capsules of ``sgemm``/``dgemm`` point at a small router compiled
-at start-up (``_router``) that picks OpenBLAS's or MKL's function by the call's Fortran M. The
-interim step's ctypes GEMMs (``kernels.cpu.pyblas``) call the same router, so they still give
-the compiled kernels' numbers bit for bit.
+GEMMs whose result has at most ``NARROW`` (16) columns from a reduction of at most ``SHORT``
+(256) stay on OpenBLAS, where MKL was slower for this project's shapes: the capsules of
+``sgemm``/``dgemm`` point at a small router compiled at start-up (``_router``) that picks
+OpenBLAS's or MKL's function by the call's Fortran M. The interim step's ctypes GEMMs
+(``kernels.cpu.pyblas``) call the same router, so they still give the compiled kernels' numbers
+bit for bit.
 
 Which BLAS: ``GRAPHENGINE_BLAS=openblas`` (SciPy's, always there), ``mkl`` (an error if the
 package is missing), or ``auto`` (the default): MKL where it is installed and the CPU is Intel's,
@@ -140,17 +141,19 @@ def _prime() -> None:
             raise RuntimeError(f"BLAS check failed after binding MKL ({k.decode()}gemm/gemv/dot)")
 
 
-# GEMMs with at most this many output columns stay on OpenBLAS: there MKL was slower on this
-# project's shapes (the weight gradient of a 10-class layer, X.T @ dY: 784x10 from B=100, 18.0
-# against 14.8 us; 512x10 from 128, 19.0 against 13.4 us; bench/RESULTS.md, 2026-12-04).
+# GEMMs with at most NARROW result columns and a reduction of at most SHORT stay on OpenBLAS:
+# there MKL was slower on this project's shapes (a 10-class layer's weight gradient X.T @ dY,
+# folded with SGD: 784x10 from B=100 21.4 against 16.7 us, 512x10 from B=128 20.0 against 14.0;
+# from B=1024, 154 against 161 us, MKL ahead again; bench/RESULTS.md, 2026-12-04).
 NARROW = 16
+SHORT = 256
 _ENGINES: list = []   # the routers' JIT engines, kept alive
 
 
 def _router(name: str, fast: int, narrow: int) -> int:
     """A C function with ``?gemm``'s Fortran signature that calls ``narrow`` (OpenBLAS) when the
-    Fortran M (the row-major result's column count, as Numba calls it) is at most NARROW, else
-    ``fast`` (MKL): a few instructions, compiled once per process (~ms)."""
+    Fortran M (the row-major result's column count, as Numba calls it) is at most NARROW and K
+    at most SHORT, else ``fast`` (MKL): a few instructions, compiled once per process (~ms)."""
     import llvmlite.binding as llb
     from llvmlite import ir
     vp, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
@@ -159,7 +162,8 @@ def _router(name: str, fast: int, narrow: int) -> int:
     fn = ir.Function(mod, fnty, f"ge_{name}_router")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     m = b.load(b.bitcast(fn.args[2], i32.as_pointer()))
-    small = b.icmp_signed("<=", m, ir.Constant(i32, NARROW))
+    k = b.load(b.bitcast(fn.args[4], i32.as_pointer()))
+    small = b.and_(b.icmp_signed("<=", m, ir.Constant(i32, NARROW)), b.icmp_signed("<=", k, ir.Constant(i32, SHORT)))
     lo, hi = fn.append_basic_block("narrow"), fn.append_basic_block("fast")
     b.cbranch(small, lo, hi)
     for blk, addr in ((lo, narrow), (hi, fast)):

@@ -216,8 +216,9 @@ def test_a_step_with_threaded_updates_trains_as_the_serial_one(opt, tmp_path):
 
 
 def test_the_router_sends_narrow_gemms_to_one_function_and_the_rest_to_the_other():
-    """``mkl._router``: Fortran M (the row-major result's columns) <= NARROW and K <= SHORT call
-    the narrow target (OpenBLAS), anything else the fast one (MKL), every argument passed on."""
+    """``mkl._router``: Fortran M (the row-major result's columns) <= NARROW with K <= SHORT or
+    N <= FEW calls the narrow target (OpenBLAS), anything else the fast one (MKL), every
+    argument passed on."""
     import ctypes
     P = ctypes.c_void_p
     proto = ctypes.CFUNCTYPE(None, *[P] * 13)
@@ -231,12 +232,14 @@ def test_the_router_sends_narrow_gemms_to_one_function_and_the_rest_to_the_other
     narrow, fast = target("narrow"), target("fast")
     addr = mkl._router("sgemm", ctypes.cast(fast, P).value, ctypes.cast(narrow, P).value)
     route = proto(addr)
-    for m in (1, mkl.NARROW, mkl.NARROW + 1, 784):
-        for k in (1, mkl.SHORT, mkl.SHORT + 1, 4096):
-            mv, kv = ctypes.c_int(m), ctypes.c_int(k)
-            rest = [P(1000 + i) for i in range(10)]
-            rest[1] = ctypes.cast(ctypes.pointer(kv), P)   # the 5th argument: K
-            route(P(1), P(2), ctypes.cast(ctypes.pointer(mv), P), *rest)
-            tag, got_m, got_rest = seen.pop()
-            assert tag == ("narrow" if m <= mkl.NARROW and k <= mkl.SHORT else "fast") and got_m == m
-            assert got_rest[0] == 1000 and got_rest[2:] == [1002 + i for i in range(8)]
+    import itertools
+    for m, n, k in itertools.product((1, mkl.NARROW, mkl.NARROW + 1, 784), (1, mkl.FEW, mkl.FEW + 1, 4096),
+                                     (1, mkl.SHORT, mkl.SHORT + 1, 4096)):
+        mv, nv, kv = ctypes.c_int(m), ctypes.c_int(n), ctypes.c_int(k)
+        rest = [P(1000 + i) for i in range(10)]
+        rest[0], rest[1] = ctypes.cast(ctypes.pointer(nv), P), ctypes.cast(ctypes.pointer(kv), P)  # N, K
+        route(P(1), P(2), ctypes.cast(ctypes.pointer(mv), P), *rest)
+        tag, got_m, got_rest = seen.pop()
+        want = "narrow" if m <= mkl.NARROW and (k <= mkl.SHORT or n <= mkl.FEW) else "fast"
+        assert tag == want and got_m == m
+        assert got_rest[2:] == [1002 + i for i in range(8)]

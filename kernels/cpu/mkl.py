@@ -141,19 +141,22 @@ def _prime() -> None:
             raise RuntimeError(f"BLAS check failed after binding MKL ({k.decode()}gemm/gemv/dot)")
 
 
-# GEMMs with at most NARROW result columns and a reduction of at most SHORT stay on OpenBLAS:
-# there MKL was slower on this project's shapes (a 10-class layer's weight gradient X.T @ dY,
-# folded with SGD: 784x10 from B=100 21.4 against 16.7 us, 512x10 from B=128 20.0 against 14.0;
-# from B=1024, 154 against 161 us, MKL ahead again; bench/RESULTS.md, 2026-12-04).
+# GEMMs with at most NARROW result columns stay on OpenBLAS when the reduction is at most SHORT
+# long or the result at most FEW rows: there MKL was slower on this project's shapes (a 10-class
+# layer: the weight gradient X.T @ dY folded with SGD, 784x10 from B=100 21.4 against 16.7 us,
+# 512x10 from B=128 20.0 against 14.0; the forward 100x784 @ 784x10 23 against 19 us), and ahead
+# again at B=1024 (1024x512 @ 512x10 56 against 98 us; bench/RESULTS.md, 2026-12-04).
 NARROW = 16
 SHORT = 256
+FEW = 128
 _ENGINES: list = []   # the routers' JIT engines, kept alive
 
 
 def _router(name: str, fast: int, narrow: int) -> int:
     """A C function with ``?gemm``'s Fortran signature that calls ``narrow`` (OpenBLAS) when the
-    Fortran M (the row-major result's column count, as Numba calls it) is at most NARROW and K
-    at most SHORT, else ``fast`` (MKL): a few instructions, compiled once per process (~ms)."""
+    Fortran M (the row-major result's column count, as Numba calls it) is at most NARROW and
+    K at most SHORT or N (the result's rows) at most FEW, else ``fast`` (MKL): a few
+    instructions, compiled once per process (~ms)."""
     import llvmlite.binding as llb
     from llvmlite import ir
     vp, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
@@ -162,8 +165,10 @@ def _router(name: str, fast: int, narrow: int) -> int:
     fn = ir.Function(mod, fnty, f"ge_{name}_router")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     m = b.load(b.bitcast(fn.args[2], i32.as_pointer()))
+    n = b.load(b.bitcast(fn.args[3], i32.as_pointer()))
     k = b.load(b.bitcast(fn.args[4], i32.as_pointer()))
-    small = b.and_(b.icmp_signed("<=", m, ir.Constant(i32, NARROW)), b.icmp_signed("<=", k, ir.Constant(i32, SHORT)))
+    le = lambda v, c: b.icmp_signed("<=", v, ir.Constant(i32, c))
+    small = b.and_(le(m, NARROW), b.or_(le(k, SHORT), le(n, FEW)))
     lo, hi = fn.append_basic_block("narrow"), fn.append_basic_block("fast")
     b.cbranch(small, lo, hi)
     for blk, addr in ((lo, narrow), (hi, fast)):

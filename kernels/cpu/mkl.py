@@ -44,8 +44,9 @@ CHOICES = ("auto", "openblas", "mkl")
 
 LIB: ctypes.CDLL | None = None   # libmkl_rt, once installed
 PATH: str | None = None
-POINTERS: dict[str, int] = {}    # name -> MKL function address
+POINTERS: dict[str, int] = {}    # name -> what Numba's helper gets: MKL's function (sgemm/dgemm: the router)
 BOUND: frozenset = frozenset()   # what Numba's helpers bound to MKL in this process
+ROUTED = False                   # sgemm/dgemm in POINTERS are the routers
 
 
 def choice() -> str:
@@ -188,18 +189,18 @@ def _router(name: str, fast: int, narrow: int) -> int:
 def install(path: str, name: str = "scipy.linalg.cython_blas") -> frozenset:
     """Bind Numba's BLAS helpers to MKL's functions (those not bound yet); returns which were.
     ``sys.modules[name]`` (the real ``cython_blas``, already loaded) is left as it was."""
-    global LIB, PATH, BOUND
+    global LIB, PATH, BOUND, ROUTED
     if LIB is None:
         LIB = _load(path)
         PATH = path
         for n in NAMES:
             POINTERS[n] = ctypes.cast(getattr(LIB, n + "_"), ctypes.c_void_p).value
     real = sys.modules.get(name)
-    if "ge_router" not in POINTERS and real is not None and getattr(real, "__pyx_capi__", None):
+    if not ROUTED and real is not None and getattr(real, "__pyx_capi__", None):
         from .pyblas import _capsule_pointer
         for n in ("sgemm", "dgemm"):   # narrow GEMMs: OpenBLAS
             POINTERS[n] = _router(n, POINTERS[n], _capsule_pointer(real.__pyx_capi__[n]))
-        POINTERS["ge_router"] = NARROW
+        ROUTED = True
     capi = _Capi({n: _capsule(POINTERS[n]) for n in NAMES})
     fake = types.ModuleType(name)
     fake.__pyx_capi__ = capi

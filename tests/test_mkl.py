@@ -20,6 +20,7 @@ NEEDS_MKL = pytest.mark.skipif(mkl.find() is None, reason="the optional mkl pack
 
 def _child(code: str, blas: str, **env) -> dict:
     e = dict(os.environ, GRAPHENGINE_BLAS=blas, **env)
+    e.pop("KMP_BLOCKTIME", None)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -89,6 +90,7 @@ print(json.dumps({
     "real_module": type(mod).__name__ == "module" and "srot" in mod.__pyx_capi__,
     "mkl_setter": threads.POLICY._setter is mkl.set_num_threads,
     "mkl_loaded": mkl.LIB is not None,
+    "kmp_env_left": "KMP_BLOCKTIME" in __import__("os").environ,   # set only while MKL loads
 }))
 """
 
@@ -102,6 +104,7 @@ def test_mkl_runs_the_gemms_and_scipy_keeps_its_openblas():
     assert r["interim_same"]      # interim (ctypes) and compiled kernels call the same MKL function
     assert r["real_module"]       # sys.modules keeps SciPy's own cython_blas
     assert r["mkl_setter"]        # the thread policy steers MKL's thread count
+    assert not r["kmp_env_left"]
     code = ("import json, scipy.linalg, numpy as np, graphengine as ge\n"
             "from kernels.cpu import blas\n"
             "ge.Session().close()\n"

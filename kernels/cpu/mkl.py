@@ -19,7 +19,7 @@ bit for bit.
 
 Which BLAS: ``GRAPHENGINE_BLAS=openblas`` (SciPy's, always there), ``mkl`` (an error if the
 package is missing), or ``auto`` (the default): MKL where it is installed and the CPU is Intel's,
-where it runs this project's float32 GEMMs 11-36% faster than SciPy's OpenBLAS (bench/RESULTS.md);
+where it runs this project's float32 GEMMs 14-35% faster than SciPy's OpenBLAS (bench/RESULTS.md);
 OpenBLAS elsewhere.
 
 MKL's OpenMP threads spin 200 ms after a parallel region by default, which takes a core from

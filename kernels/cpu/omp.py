@@ -2,9 +2,9 @@
 
 Why: MKL's two threads read each weight matrix in the forward GEMM, and the update that writes it
 then pays a cross-core transfer per cache line: RMSProp on the autoencoder's 784x256 weights took
-230 us after an MKL GEMM against 93 us without one (bench/RESULTS.md, 2026-12-04). Run on both
+226-241 us after an MKL GEMM against 93 us without one (bench/RESULTS.md, 2026-12-04). Run on both
 threads of MKL's pool (hot: it has just done the step's GEMMs, and idles 1 ms before sleeping),
-each thread updates its half where its cache holds it: 128 us, bit for bit the serial numbers
+each thread updates its half where its cache holds it: 117 us, bit for bit the serial numbers
 (an elementwise update splits into independent halves). No second thread pool competes with
 MKL's: the update runs on the same threads, with the count the thread policy gives MKL
 (``MKL_Get_Max_Threads``), so a busy machine gets the serial loop.
